@@ -1,0 +1,27 @@
+# billium: PGXS build.  `make test` and `make demo` start their own throwaway cluster.
+EXTENSION = billium
+MODULE_big = billium
+OBJS = src/billium.o src/catalog.o src/catalog_sql.o src/parse_permset.o src/permset.o \
+       src/roles.o
+
+DATA = $(wildcard sql/billium--*.sql)
+
+REGRESS = permset_io permset_ops permset_soft roles catalog
+REGRESS_OPTS = --inputdir=test --load-extension=billium
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+# Our own sources build warning-free under -Wall -Wextra; the server's headers are not ours.
+override CFLAGS += -Wall -Wextra
+
+.PHONY: test demo format
+test:
+	bash scripts/test.sh
+
+demo:
+	bash scripts/demo.sh
+
+format:
+	clang-format -i src/*.c src/*.h
