@@ -5,6 +5,10 @@
 #include "postgres.h"
 
 #include "fmgr.h"
+#include "utils/guc.h"
+
+#include "gate.h"
+#include "principal.h"
 
 PG_MODULE_MAGIC;
 
@@ -13,4 +17,11 @@ void _PG_init(void);
 void
 _PG_init(void)
 {
+	principal_init();
+	gate_init();
+#if PG_VERSION_NUM >= 150000
+	MarkGUCPrefixReserved("billium");
+#else
+	EmitWarningsOnPlaceholders("billium");
+#endif
 }

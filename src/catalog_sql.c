@@ -8,12 +8,10 @@
 #include "funcapi.h"
 #include "utils/builtins.h"
 
+#include "catalog_sql.h"
 #include "roles.h"
 
-/* Each call returns the next of n rows, built by make_row from the row's index. */
-typedef HeapTuple (*CatalogRowFn)(TupleDesc desc, int index);
-
-static Datum
+Datum
 catalog_srf(FunctionCallInfo fcinfo, int n, CatalogRowFn make_row)
 {
 	FuncCallContext *funcctx;

@@ -1,0 +1,137 @@
+/*
+ * keys.c: generate keys from the server's strong random source, hash them with its SHA-256, and
+ * verify presented keys.  The plaintext is never stored, logged or put in an error.
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "funcapi.h"
+#include "utils/builtins.h"
+#include "utils/uuid.h"
+
+#if PG_VERSION_NUM >= 140000
+#include "common/cryptohash.h"
+#include "common/sha2.h"
+#else
+#include "common/sha2.h"
+#endif
+
+#include "errors.h"
+#include "keys.h"
+#include "parse_key.h"
+
+/* Bytes >= 248 are rejected so that byte % 62 is uniform: 248 = 4 * 62. */
+#define BASE62_REJECT_FROM 248
+
+static void
+random_base62(char *out, int n)
+{
+	uint8 bytes[128];
+	int filled = 0;
+
+	while (filled < n)
+	{
+		if (!pg_strong_random(bytes, sizeof(bytes)))
+			ereport(ERROR, errcode(ERRCODE_INTERNAL_ERROR),
+					errmsg("could not generate random bytes for an API key"));
+		for (size_t i = 0; i < sizeof(bytes) && filled < n; i++)
+			if (bytes[i] < BASE62_REJECT_FROM)
+				out[filled++] = billium_base62_alphabet[bytes[i] % 62];
+	}
+}
+
+void
+key_hash(const char *key, size_t len, uint8 hash[BILLIUM_KEY_HASH_LEN])
+{
+#if PG_VERSION_NUM >= 140000
+	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
+
+	if (ctx == NULL || pg_cryptohash_init(ctx) < 0 ||
+		pg_cryptohash_update(ctx, (const uint8 *)key, len) < 0 ||
+#if PG_VERSION_NUM >= 150000
+		pg_cryptohash_final(ctx, hash, BILLIUM_KEY_HASH_LEN) < 0)
+#else
+		pg_cryptohash_final(ctx, hash) < 0)
+#endif
+		ereport(ERROR, errcode(ERRCODE_INTERNAL_ERROR), errmsg("could not hash an API key"));
+	pg_cryptohash_free(ctx);
+#else
+	pg_sha256_ctx ctx;
+
+	pg_sha256_init(&ctx);
+	pg_sha256_update(&ctx, (const uint8 *)key, len);
+	pg_sha256_final(&ctx, hash);
+#endif
+}
+
+void
+key_verify(const char *key, size_t len, const char *action, KeyRecord *record)
+{
+	BilliumKeyType type;
+	uint8 hash[BILLIUM_KEY_HASH_LEN];
+
+	if (billium_parse_key(key, len, &type) != KEY_OK)
+		billium_raise(BE_API_KEY_MALFORMED, action, NULL);
+	key_hash(key, len, hash);
+	if (!lookup_key(hash, record))
+		billium_raise(BE_API_KEY_INVALID, action, NULL);
+	if (record->revoked)
+		billium_raise(BE_API_KEY_REVOKED, action, NULL);
+	if (record->expired)
+		billium_raise(BE_API_KEY_EXPIRED, action, NULL);
+}
+
+/* billium_key_generate('sk'): a new random key of that type. */
+PG_FUNCTION_INFO_V1(billium_key_generate);
+Datum
+billium_key_generate(PG_FUNCTION_ARGS)
+{
+	char *type = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char key[BILLIUM_KEY_LEN + 1];
+
+	if (pg_strcasecmp(type, "sk") != 0 && pg_strcasecmp(type, "pk") != 0)
+		ereport(ERROR, errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				errmsg("unknown key type \"%s\"", type),
+				errhint("The key types are sk (secret) and pk (public)."));
+	key[0] = pg_ascii_tolower(type[0]);
+	key[1] = 'k';
+	key[2] = '_';
+	random_base62(key + BILLIUM_KEY_PREFIX_LEN, BILLIUM_KEY_RANDOM_LEN);
+	billium_key_checksum(key, BILLIUM_KEY_LEN - BILLIUM_KEY_CHECKSUM_LEN,
+						 key + BILLIUM_KEY_LEN - BILLIUM_KEY_CHECKSUM_LEN);
+	key[BILLIUM_KEY_LEN] = '\0';
+	PG_RETURN_TEXT_P(cstring_to_text(key));
+}
+
+/* billium_key_is_well_formed(text): prefix, length, alphabet and checksum; no table is read. */
+PG_FUNCTION_INFO_V1(billium_key_is_well_formed);
+Datum
+billium_key_is_well_formed(PG_FUNCTION_ARGS)
+{
+	text *key = PG_GETARG_TEXT_PP(0);
+	BilliumKeyType type;
+
+	PG_RETURN_BOOL(billium_parse_key(VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key), &type) == KEY_OK);
+}
+
+/* billium_key_verify(text) -> billium_key_principal, or the 401 envelope. */
+PG_FUNCTION_INFO_V1(billium_key_verify);
+Datum
+billium_key_verify(PG_FUNCTION_ARGS)
+{
+	text *key = PG_GETARG_TEXT_PP(0);
+	KeyRecord record;
+	TupleDesc desc;
+	Datum values[5];
+	bool nulls[5] = {false, false, false, false, false};
+
+	key_verify(VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key), NULL, &record);
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	values[0] = UUIDPGetDatum(&record.key_id);
+	values[1] = UUIDPGetDatum(&record.merchant_id);
+	values[2] = CStringGetTextDatum(billium_key_type_name(record.key_type));
+	values[3] = UUIDPGetDatum(&record.created_by);
+	values[4] = PermsetGetDatum(record.effective);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
+}

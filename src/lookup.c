@@ -1,0 +1,186 @@
+/*
+ * lookup.c: prepared queries against the extension's tables, run as the owner of schema
+ * billium.  Every name is schema-qualified and every operator spelled OPERATOR(schema.op), so
+ * nothing on the caller's search_path can change what they mean.
+ */
+#include "postgres.h"
+
+#include "catalog/namespace.h"
+#include "catalog/pg_namespace.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
+
+#include "lookup.h"
+
+#define KEY_QUERY                                                                                  \
+	"SELECT k.id, k.merchant_id, k.created_by, k.key_type, k.revoked_at IS NOT NULL,"              \
+	"       k.expires_at IS NOT NULL AND k.expires_at OPERATOR(pg_catalog.<=) pg_catalog.now(),"   \
+	"       k.permissions OPERATOR(billium.&) billium.billium_key_type_cap(k.key_type)"            \
+	"         OPERATOR(billium.&) COALESCE(tm.permissions OPERATOR(billium.&)"                     \
+	"                                      billium.billium_role_cap(tm.role),"                     \
+	"                                      '{}'::billium.billium_permset)"                         \
+	"  FROM billium.api_keys k"                                                                    \
+	"  LEFT JOIN billium.team_members tm"                                                          \
+	"    ON tm.merchant_id OPERATOR(pg_catalog.=) k.merchant_id"                                   \
+	"   AND tm.user_id OPERATOR(pg_catalog.=) k.created_by"                                        \
+	" WHERE k.key_hash OPERATOR(pg_catalog.=) $1"
+
+#define TEAM_QUERY                                                                                 \
+	"SELECT tm.permissions OPERATOR(billium.&) billium.billium_role_cap(tm.role)"                  \
+	"  FROM billium.team_members tm"                                                               \
+	" WHERE tm.merchant_id OPERATOR(pg_catalog.=) $1 AND tm.user_id OPERATOR(pg_catalog.=) $2"
+
+#define USER_QUERY "SELECT 1 FROM billium.users u WHERE u.id OPERATOR(pg_catalog.=) $1"
+
+static SPIPlanPtr key_plan;
+static SPIPlanPtr team_plan;
+static SPIPlanPtr user_plan;
+
+static Oid
+extension_owner(void)
+{
+	Oid nspid = get_namespace_oid("billium", false);
+	HeapTuple tuple = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(nspid));
+	Oid owner;
+
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "cache lookup failed for schema billium");
+	owner = ((Form_pg_namespace)GETSTRUCT(tuple))->nspowner;
+	ReleaseSysCache(tuple);
+	return owner;
+}
+
+static SPIPlanPtr
+prepared(SPIPlanPtr *plan, const char *query, int nargs, Oid *argtypes)
+{
+	if (*plan == NULL)
+	{
+		SPIPlanPtr fresh = SPI_prepare(query, nargs, argtypes);
+
+		if (fresh == NULL)
+			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		SPI_keepplan(fresh);
+		*plan = fresh;
+	}
+	return *plan;
+}
+
+/*
+ * Run a prepared query as the schema's owner, returning at most one row in SPI_tuptable.  The
+ * caller must SPI_connect first and SPI_finish after copying what it needs.  An error unwinds
+ * through transaction or subtransaction abort, which restores the user id.
+ */
+static bool
+run_as_owner(SPIPlanPtr plan, Datum *values)
+{
+	Oid saved_user;
+	int saved_context;
+	int rc;
+
+	GetUserIdAndSecContext(&saved_user, &saved_context);
+	SetUserIdAndSecContext(extension_owner(), saved_context | SECURITY_LOCAL_USERID_CHANGE);
+	rc = SPI_execute_plan(plan, values, NULL, false, 1);
+	SetUserIdAndSecContext(saved_user, saved_context);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+	return SPI_processed > 0;
+}
+
+static void
+copy_uuid(pg_uuid_t *out, int column)
+{
+	bool isnull;
+	Datum value = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, column, &isnull);
+
+	memcpy(out, DatumGetUUIDP(value), sizeof(pg_uuid_t));
+}
+
+static bool
+column_bool(int column)
+{
+	bool isnull;
+
+	return DatumGetBool(
+		SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, column, &isnull));
+}
+
+static BilliumPermset
+column_permset(int column)
+{
+	bool isnull;
+
+	return DatumGetPermset(
+		SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, column, &isnull));
+}
+
+bool
+lookup_key(const uint8 *hash, KeyRecord *record)
+{
+	Oid argtypes[1] = {BYTEAOID};
+	bytea *hash_value = palloc(VARHDRSZ + 32);
+	Datum values[1];
+	bool found;
+
+	SET_VARSIZE(hash_value, VARHDRSZ + 32);
+	memcpy(VARDATA(hash_value), hash, 32);
+	values[0] = PointerGetDatum(hash_value);
+
+	SPI_connect();
+	found = run_as_owner(prepared(&key_plan, KEY_QUERY, 1, argtypes), values);
+	if (found)
+	{
+		char *key_type = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4);
+
+		copy_uuid(&record->key_id, 1);
+		copy_uuid(&record->merchant_id, 2);
+		copy_uuid(&record->created_by, 3);
+		record->key_type = strcmp(key_type, "pk") == 0 ? BILLIUM_KEY_PUBLIC : BILLIUM_KEY_SECRET;
+		record->revoked = column_bool(5);
+		record->expired = column_bool(6);
+		record->effective = column_permset(7);
+	}
+	SPI_finish();
+	return found;
+}
+
+bool
+lookup_team_permissions(const pg_uuid_t *merchant_id, const pg_uuid_t *user_id,
+						BilliumPermset *permissions)
+{
+	Oid argtypes[2] = {UUIDOID, UUIDOID};
+	Datum values[2] = {UUIDPGetDatum((pg_uuid_t *)merchant_id),
+					   UUIDPGetDatum((pg_uuid_t *)user_id)};
+	bool found;
+
+	SPI_connect();
+	found = run_as_owner(prepared(&team_plan, TEAM_QUERY, 2, argtypes), values);
+	if (found)
+		*permissions = column_permset(1);
+	SPI_finish();
+	return found;
+}
+
+bool
+lookup_user_exists(const pg_uuid_t *user_id)
+{
+	Oid argtypes[1] = {UUIDOID};
+	Datum values[1] = {UUIDPGetDatum((pg_uuid_t *)user_id)};
+	bool found;
+
+	SPI_connect();
+	found = run_as_owner(prepared(&user_plan, USER_QUERY, 1, argtypes), values);
+	SPI_finish();
+	return found;
+}
+
+Oid
+lookup_extension_relid(const char *relname)
+{
+	Oid nspid = get_namespace_oid("billium", true);
+
+	return OidIsValid(nspid) ? get_relname_relid(relname, nspid) : InvalidOid;
+}

@@ -1,0 +1,255 @@
+/*
+ * principal.c: the transaction's principal.  A GUC assign hook marks it stale whenever
+ * billium.api_key changes (including when SET LOCAL ends), and a transaction callback forgets it
+ * at commit and abort, so a key is verified at most once per transaction however many rows and
+ * policies ask, and never outlives the transaction that presented it.
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/jsonb.h"
+
+#include "errors.h"
+#include "keys.h"
+#include "lookup.h"
+#include "principal.h"
+
+static char *api_key_setting = NULL;
+
+static Principal current;
+static bool resolved = false;
+
+/*
+ * The last merchant a user principal was asked about, so a statement asks the table once.  It
+ * holds for one command: a write to the team (in this transaction) advances the command id.
+ */
+static bool team_cache_valid = false;
+static CommandId team_cache_command;
+static pg_uuid_t team_cache_merchant;
+static bool team_cache_on_team;
+static BilliumPermset team_cache_permissions;
+
+static void
+forget_principal(void)
+{
+	resolved = false;
+	team_cache_valid = false;
+	memset(&current, 0, sizeof(current));
+}
+
+static void
+assign_api_key(const char *newval pg_attribute_unused(), void *extra pg_attribute_unused())
+{
+	forget_principal();
+}
+
+static void
+principal_xact_callback(XactEvent event, void *arg pg_attribute_unused())
+{
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+			forget_principal();
+			break;
+		default:
+			break;
+	}
+}
+
+void
+principal_init(void)
+{
+	DefineCustomStringVariable(
+		"billium.api_key", "The API key presented by this transaction's caller.",
+		"Set with SET LOCAL for one transaction; an empty value means no key. The key is "
+		"verified once per transaction and never shown by SHOW ALL.",
+		&api_key_setting, "", PGC_USERSET,
+		GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE | GUC_DISALLOW_IN_FILE | GUC_NO_RESET_ALL, NULL,
+		assign_api_key, NULL);
+	RegisterXactCallback(principal_xact_callback, NULL);
+}
+
+/* The x-api-key entry of PostgREST's request.headers, or NULL. */
+static char *
+request_header_key(void)
+{
+	const char *headers = GetConfigOption("request.headers", true, false);
+	Jsonb *json;
+	JsonbValue *value;
+
+	if (headers == NULL || headers[0] == '\0')
+		return NULL;
+	json = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(headers)));
+	if (!JB_ROOT_IS_OBJECT(json))
+		return NULL;
+	value = getKeyJsonValueFromContainer(&json->root, "x-api-key", strlen("x-api-key"), NULL);
+	if (value == NULL || value->type != jbvString)
+		return NULL;
+	return pnstrdup(value->val.string.val, value->val.string.len);
+}
+
+static void
+become_key(const char *key, size_t len, const char *action)
+{
+	KeyRecord record;
+
+	key_verify(key, len, action, &record);
+	forget_principal();
+	current.kind = PRINCIPAL_API_KEY;
+	current.key_id = record.key_id;
+	current.merchant_id = record.merchant_id;
+	current.user_id = record.created_by;
+	current.key_type = record.key_type;
+	current.permissions = record.effective;
+	resolved = true;
+}
+
+const Principal *
+principal_current(const char *action)
+{
+	if (!resolved)
+	{
+		char *header_key;
+
+		if (api_key_setting != NULL && api_key_setting[0] != '\0')
+			become_key(api_key_setting, strlen(api_key_setting), action);
+		else if ((header_key = request_header_key()) != NULL && header_key[0] != '\0')
+			become_key(header_key, strlen(header_key), action);
+		else
+		{
+			forget_principal();
+			resolved = true;
+		}
+	}
+	return &current;
+}
+
+BilliumPermset
+principal_permissions_on(const Principal *principal, const pg_uuid_t *merchant_id, bool *on_team)
+{
+	*on_team = false;
+	if (merchant_id == NULL)
+		return 0;
+	switch (principal->kind)
+	{
+		case PRINCIPAL_API_KEY:
+			*on_team = memcmp(&principal->merchant_id, merchant_id, sizeof(pg_uuid_t)) == 0;
+			return *on_team ? principal->permissions : 0;
+		case PRINCIPAL_USER:
+			if (!team_cache_valid || team_cache_command != GetCurrentCommandId(false) ||
+				memcmp(&team_cache_merchant, merchant_id, sizeof(pg_uuid_t)) != 0)
+			{
+				team_cache_on_team = lookup_team_permissions(merchant_id, &principal->user_id,
+															 &team_cache_permissions);
+				team_cache_merchant = *merchant_id;
+				team_cache_command = GetCurrentCommandId(false);
+				team_cache_valid = true;
+			}
+			*on_team = team_cache_on_team;
+			return team_cache_on_team ? team_cache_permissions : 0;
+		case PRINCIPAL_NONE:
+			break;
+	}
+	return 0;
+}
+
+Datum
+principal_datum(FunctionCallInfo fcinfo, const Principal *principal, const pg_uuid_t *merchant_id,
+				const BilliumPermset *permissions)
+{
+	TupleDesc desc;
+	Datum values[6];
+	bool nulls[6] = {false, false, false, false, false, false};
+	bool is_key = principal->kind == PRINCIPAL_API_KEY;
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	values[0] = CStringGetTextDatum(is_key ? "api_key" : "user");
+	if (is_key)
+		values[1] = UUIDPGetDatum((pg_uuid_t *)&principal->merchant_id);
+	else if (merchant_id != NULL)
+		values[1] = UUIDPGetDatum((pg_uuid_t *)merchant_id);
+	else
+		nulls[1] = true;
+	values[2] = is_key ? UUIDPGetDatum((pg_uuid_t *)&principal->key_id) : (Datum)0;
+	nulls[2] = !is_key;
+	values[3] = is_key ? CStringGetTextDatum(billium_key_type_name(principal->key_type)) : 0;
+	nulls[3] = !is_key;
+	values[4] = UUIDPGetDatum((pg_uuid_t *)&principal->user_id);
+	if (is_key)
+		values[5] = PermsetGetDatum(principal->permissions);
+	else if (permissions != NULL)
+		values[5] = PermsetGetDatum(*permissions);
+	else
+		nulls[5] = true;
+	return HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls));
+}
+
+/* billium_current_principal(): this transaction's caller, or null. */
+PG_FUNCTION_INFO_V1(billium_current_principal);
+Datum
+billium_current_principal(PG_FUNCTION_ARGS)
+{
+	const Principal *principal = principal_current(NULL);
+
+	if (principal->kind == PRINCIPAL_NONE)
+		PG_RETURN_NULL();
+	PG_RETURN_DATUM(principal_datum(fcinfo, principal, NULL, NULL));
+}
+
+/* billium_authenticate(key): verify the key and make it this transaction's principal. */
+PG_FUNCTION_INFO_V1(billium_authenticate);
+Datum
+billium_authenticate(PG_FUNCTION_ARGS)
+{
+	text *key = PG_GETARG_TEXT_PP(0);
+
+	become_key(VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key), NULL);
+	PG_RETURN_DATUM(principal_datum(fcinfo, &current, NULL, NULL));
+}
+
+/* billium_principal_permissions(merchant): what this transaction's caller may do there. */
+PG_FUNCTION_INFO_V1(billium_principal_permissions);
+Datum
+billium_principal_permissions(PG_FUNCTION_ARGS)
+{
+	bool on_team;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_PERMSET(0);
+	PG_RETURN_PERMSET(
+		principal_permissions_on(principal_current(NULL), PG_GETARG_UUID_P(0), &on_team));
+}
+
+/* billium_act_as(user): a dashboard user without a token, for provisioning and tests. */
+PG_FUNCTION_INFO_V1(billium_act_as);
+Datum
+billium_act_as(PG_FUNCTION_ARGS)
+{
+	pg_uuid_t *user_id = PG_GETARG_UUID_P(0);
+	Oid admin = get_role_oid("billium_admin", true);
+
+	if (!superuser() && !(OidIsValid(admin) && has_privs_of_role(GetUserId(), admin)))
+		ereport(ERROR, errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				errmsg("permission denied to act as a dashboard user"),
+				errdetail("Only superusers and members of billium_admin may call billium_act_as."));
+	if (!lookup_user_exists(user_id))
+		ereport(ERROR, errcode(ERRCODE_NO_DATA_FOUND),
+				errmsg("dashboard user %s does not exist",
+					   DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(user_id)))));
+	forget_principal();
+	current.kind = PRINCIPAL_USER;
+	current.user_id = *user_id;
+	resolved = true;
+	PG_RETURN_DATUM(principal_datum(fcinfo, &current, NULL, NULL));
+}

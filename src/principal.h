@@ -1,0 +1,51 @@
+/*
+ * principal.h: who is calling in this transaction.  Resolved at most once per transaction from
+ * billium.api_key, request.headers' x-api-key, billium_authenticate or billium_act_as, and
+ * forgotten at commit and abort so nothing reaches the next transaction on the connection.
+ */
+#ifndef BILLIUM_PRINCIPAL_H
+#define BILLIUM_PRINCIPAL_H
+
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "utils/uuid.h"
+
+#include "parse_key.h"
+#include "permset.h"
+
+typedef enum PrincipalKind
+{
+	PRINCIPAL_NONE,
+	PRINCIPAL_API_KEY,
+	PRINCIPAL_USER
+} PrincipalKind;
+
+typedef struct Principal
+{
+	PrincipalKind kind;
+	pg_uuid_t user_id; /* the user, or the key's creator */
+	/* API keys only: */
+	pg_uuid_t key_id;
+	pg_uuid_t merchant_id;
+	BilliumKeyType key_type;
+	BilliumPermset permissions; /* effective, verified this transaction */
+} Principal;
+
+/* The principal of this transaction, resolving it on first use; raises 401 for a bad key. */
+extern const Principal *principal_current(const char *action);
+
+/*
+ * What the principal may do on the merchant: a key's permissions on its own merchant, a user's
+ * team permissions; *on_team says whether a user is on that team.
+ */
+extern BilliumPermset principal_permissions_on(const Principal *principal,
+											   const pg_uuid_t *merchant_id, bool *on_team);
+
+/* The principal as a billium_principal row; merchant and permissions may override a user's. */
+extern Datum principal_datum(FunctionCallInfo fcinfo, const Principal *principal,
+							 const pg_uuid_t *merchant_id, const BilliumPermset *permissions);
+
+extern void principal_init(void);
+
+#endif
