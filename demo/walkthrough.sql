@@ -45,4 +45,105 @@ SELECT '{invoice:fly}'::billium_permset;
 SELECT billium_role_cap('SUPERUSER');
 
 \echo
+\echo '== 8. A merchant, its owner and a member (as the superuser provisioning the database) =='
+INSERT INTO users (id, email) VALUES
+	('a0000000-0000-0000-0000-000000000001', 'owner@acme.test'),
+	('a0000000-0000-0000-0000-000000000002', 'member@acme.test');
+INSERT INTO merchants (id, name) VALUES
+	('b0000000-0000-0000-0000-000000000001', 'Acme'),
+	('b0000000-0000-0000-0000-000000000002', 'Globex');
+INSERT INTO team_members (merchant_id, user_id, role) VALUES
+	('b0000000-0000-0000-0000-000000000001', 'a0000000-0000-0000-0000-000000000001', 'OWNER'),
+	('b0000000-0000-0000-0000-000000000001', 'a0000000-0000-0000-0000-000000000002', 'MEMBER');
+CREATE ROLE demo_app LOGIN;
+GRANT billium_api, billium_admin TO demo_app;
+SET ROLE demo_app;
+-- Only the application's own bookkeeping: the demo keeps the keys it mints to present them later.
+CREATE TEMP TABLE demo_keys (name text PRIMARY KEY, id uuid, api_key text);
+
+\echo
+\echo '== 9. The owner creates a narrowed secret key and a public key; the plaintext is returned once =='
+BEGIN;
+SELECT kind, user_id FROM billium_act_as('a0000000-0000-0000-0000-000000000001');
+INSERT INTO demo_keys SELECT 'build server', id, api_key
+	FROM billium_create_api_key('b0000000-0000-0000-0000-000000000001', 'sk', '{invoice:create,invoice:view}', 'build server');
+INSERT INTO demo_keys SELECT 'checkout page', id, api_key
+	FROM billium_create_api_key('b0000000-0000-0000-0000-000000000001', 'pk', '{invoice:create,invoice:view,product:view}', 'checkout page');
+COMMIT;
+SELECT d.name, length(d.api_key) AS key_length, billium_key_is_well_formed(d.api_key) AS well_formed,
+       left(d.api_key, 3) AS prefix
+FROM demo_keys d ORDER BY 1;
+
+\echo
+\echo '== 10. The build server creates an invoice: allowed =='
+BEGIN;
+SELECT set_config('billium.api_key', api_key, true) IS NOT NULL AS key_presented FROM demo_keys WHERE name = 'build server';
+SELECT kind, key_type, permissions FROM billium_authorize('invoices.create', 'b0000000-0000-0000-0000-000000000001');
+COMMIT;
+
+\echo
+\echo '== 11. ... but it may not list webhooks: 403 PERMISSION_DENIED =='
+BEGIN;
+SELECT set_config('billium.api_key', api_key, true) IS NOT NULL AS key_presented FROM demo_keys WHERE name = 'build server';
+SELECT billium_authorize('webhooks.list', 'b0000000-0000-0000-0000-000000000001');
+ROLLBACK;
+
+\echo
+\echo '== 12. The public key may create an invoice, but never list or cancel: 403 SECRET_KEY_REQUIRED =='
+BEGIN;
+SELECT set_config('billium.api_key', api_key, true) IS NOT NULL AS key_presented FROM demo_keys WHERE name = 'checkout page';
+SELECT kind, key_type FROM billium_authorize('invoices.create', 'b0000000-0000-0000-0000-000000000001');
+SELECT billium_authorize('invoices.cancel', 'b0000000-0000-0000-0000-000000000001');
+ROLLBACK;
+
+\echo
+\echo '== 13. A key used against another merchant: 403 MERCHANT_MISMATCH =='
+BEGIN;
+SELECT set_config('billium.api_key', api_key, true) IS NOT NULL AS key_presented FROM demo_keys WHERE name = 'build server';
+SELECT billium_authorize('invoices.create', 'b0000000-0000-0000-0000-000000000002');
+ROLLBACK;
+
+\echo
+\echo '== 14. No key, a mistyped key: 401, and the key is never echoed back =='
+SELECT billium_authorize('invoices.create', 'b0000000-0000-0000-0000-000000000001');
+BEGIN;
+SET LOCAL billium.api_key = 'sk_this-is-not-a-key';
+SELECT billium_authorize('invoices.create', 'b0000000-0000-0000-0000-000000000001');
+ROLLBACK;
+
+\echo
+\echo '== 15. A member may not create keys, and an owner may not give a public key invoice:edit =='
+BEGIN;
+SELECT kind FROM billium_act_as('a0000000-0000-0000-0000-000000000002');
+SELECT * FROM billium_create_api_key('b0000000-0000-0000-0000-000000000001', 'sk', '{invoice:view}', 'nope');
+ROLLBACK;
+BEGIN;
+SELECT kind FROM billium_act_as('a0000000-0000-0000-0000-000000000001');
+SELECT * FROM billium_create_api_key('b0000000-0000-0000-0000-000000000001', 'pk', '{invoice:view,invoice:edit}', 'nope');
+ROLLBACK;
+
+\echo
+\echo '== 16. The owner revokes the build server key; the next transaction refuses it: 401 API_KEY_REVOKED =='
+BEGIN;
+SELECT kind FROM billium_act_as('a0000000-0000-0000-0000-000000000001');
+SELECT billium_revoke_api_key(id) FROM demo_keys WHERE name = 'build server';
+COMMIT;
+BEGIN;
+SELECT set_config('billium.api_key', api_key, true) IS NOT NULL AS key_presented FROM demo_keys WHERE name = 'build server';
+SELECT billium_authorize('invoices.create', 'b0000000-0000-0000-0000-000000000001');
+ROLLBACK;
+
+\echo
+\echo '== 17. Why may a key do what it may? billium_explain_key walks the caps =='
+BEGIN;
+SELECT kind FROM billium_act_as('a0000000-0000-0000-0000-000000000001');
+SELECT step, name, permissions, removed FROM billium_explain_key((SELECT id FROM demo_keys WHERE name = 'checkout page'));
+COMMIT;
+
+\echo
+\echo '== 18. Every refusal a backend can map without guessing (billium.errors) =='
+SELECT code, http_status, sqlstate FROM errors;
+RESET ROLE;
+
+\echo
 \echo 'End of the walk-through.'
