@@ -316,10 +316,10 @@ CREATE FUNCTION @extschema@.billium_revoke_api_key(key_id uuid) RETURNS void
 DECLARE
 	merchant uuid := @extschema@.billium_key_merchant(key_id);
 BEGIN
-	PERFORM @extschema@.billium_authorize('api_keys.revoke', merchant);
 	IF merchant IS NULL THEN
 		RAISE EXCEPTION 'API key % does not exist', key_id USING ERRCODE = 'no_data_found';
 	END IF;
+	PERFORM @extschema@.billium_authorize('api_keys.revoke', merchant);
 	UPDATE @extschema@.api_keys SET revoked_at = coalesce(revoked_at, now())
 	WHERE id OPERATOR(pg_catalog.=) key_id;
 END
@@ -336,6 +336,9 @@ DECLARE
 	target @extschema@.api_keys;
 	excess @extschema@.billium_permset;
 BEGIN
+	IF merchant IS NULL THEN
+		RAISE EXCEPTION 'API key % does not exist', key_id USING ERRCODE = 'no_data_found';
+	END IF;
 	PERFORM @extschema@.billium_authorize('api_keys.update', merchant);
 	SELECT * INTO target FROM @extschema@.api_keys WHERE id OPERATOR(pg_catalog.=) key_id FOR UPDATE;
 	IF NOT FOUND THEN
@@ -372,6 +375,9 @@ DECLARE
 	caller @extschema@.billium_principal;
 	old @extschema@.api_keys;
 BEGIN
+	IF merchant IS NULL THEN
+		RAISE EXCEPTION 'API key % does not exist', key_id USING ERRCODE = 'no_data_found';
+	END IF;
 	caller := @extschema@.billium_authorize('api_keys.roll', merchant);
 	SELECT * INTO old FROM @extschema@.api_keys k WHERE k.id OPERATOR(pg_catalog.=) key_id FOR UPDATE;
 	IF NOT FOUND OR old.revoked_at IS NOT NULL THEN
@@ -408,6 +414,9 @@ DECLARE
 	acc @extschema@.billium_permset;
 	next @extschema@.billium_permset;
 BEGIN
+	IF merchant IS NULL THEN
+		RAISE EXCEPTION 'API key % does not exist', key_id USING ERRCODE = 'no_data_found';
+	END IF;
 	PERFORM @extschema@.billium_authorize('api_keys.retrieve', merchant);
 	SELECT * INTO k FROM @extschema@.api_keys t WHERE t.id OPERATOR(pg_catalog.=) key_id;
 	SELECT * INTO member FROM @extschema@.team_members t

@@ -72,7 +72,8 @@ prepared(SPIPlanPtr *plan, const char *query, int nargs, Oid *argtypes)
 /*
  * Run a prepared query as the schema's owner, returning at most one row in SPI_tuptable.  The
  * caller must SPI_connect first and SPI_finish after copying what it needs.  An error unwinds
- * through transaction or subtransaction abort, which restores the user id.
+ * through transaction or subtransaction abort, which restores the user id.  read_only: the
+ * query sees the calling statement's snapshot and never bumps the command counter under it.
  */
 static bool
 run_as_owner(SPIPlanPtr plan, Datum *values)
@@ -83,7 +84,7 @@ run_as_owner(SPIPlanPtr plan, Datum *values)
 
 	GetUserIdAndSecContext(&saved_user, &saved_context);
 	SetUserIdAndSecContext(extension_owner(), saved_context | SECURITY_LOCAL_USERID_CHANGE);
-	rc = SPI_execute_plan(plan, values, NULL, false, 1);
+	rc = SPI_execute_plan(plan, values, NULL, true, 1);
 	SetUserIdAndSecContext(saved_user, saved_context);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));

@@ -74,7 +74,7 @@ principal_init(void)
 		"Set with SET LOCAL for one transaction; an empty value means no key. The key is "
 		"verified once per transaction and never shown by SHOW ALL.",
 		&api_key_setting, "", PGC_USERSET,
-		GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE | GUC_DISALLOW_IN_FILE | GUC_NO_RESET_ALL, NULL,
+		GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE | GUC_DISALLOW_IN_FILE, NULL,
 		assign_api_key, NULL);
 	RegisterXactCallback(principal_xact_callback, NULL);
 }
