@@ -8,6 +8,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_type.h"
+#include "utils/array.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
@@ -34,11 +35,19 @@
 	"  FROM billium.team_members tm"                                                               \
 	" WHERE tm.merchant_id OPERATOR(pg_catalog.=) $1 AND tm.user_id OPERATOR(pg_catalog.=) $2"
 
+#define USER_MERCHANTS_QUERY                                                                       \
+	"SELECT COALESCE(pg_catalog.array_agg(tm.merchant_id), '{}'::pg_catalog.uuid[])"               \
+	"  FROM billium.team_members tm"                                                               \
+	" WHERE tm.user_id OPERATOR(pg_catalog.=) $1"                                                  \
+	"   AND (tm.permissions OPERATOR(billium.&) billium.billium_role_cap(tm.role))"                \
+	"       OPERATOR(billium.@>) $2"
+
 #define USER_QUERY "SELECT 1 FROM billium.users u WHERE u.id OPERATOR(pg_catalog.=) $1"
 
 static SPIPlanPtr key_plan;
 static SPIPlanPtr team_plan;
 static SPIPlanPtr user_plan;
+static SPIPlanPtr user_merchants_plan;
 
 static Oid
 extension_owner(void)
@@ -163,6 +172,25 @@ lookup_team_permissions(const pg_uuid_t *merchant_id, const pg_uuid_t *user_id,
 		*permissions = column_permset(1);
 	SPI_finish();
 	return found;
+}
+
+Datum
+lookup_user_merchants(const pg_uuid_t *user_id, BilliumPermset wanted)
+{
+	Oid argtypes[2] = {UUIDOID, InvalidOid};
+	Datum values[2] = {UUIDPGetDatum((pg_uuid_t *)user_id), PermsetGetDatum(wanted)};
+	Datum merchants;
+	bool isnull;
+
+	/* By schema, never through the search_path. */
+	argtypes[1] = GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid, CStringGetDatum("billium_permset"),
+								  ObjectIdGetDatum(get_namespace_oid("billium", false)));
+	SPI_connect();
+	run_as_owner(prepared(&user_merchants_plan, USER_MERCHANTS_QUERY, 2, argtypes), values);
+	merchants = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	merchants = SPI_datumTransfer(merchants, false, -1);
+	SPI_finish();
+	return merchants;
 }
 
 bool

@@ -31,6 +31,12 @@ extern bool lookup_key(const uint8 *hash, KeyRecord *record);
 extern bool lookup_team_permissions(const pg_uuid_t *merchant_id, const pg_uuid_t *user_id,
 									BilliumPermset *permissions);
 
+/*
+ * The merchants where the user's team permissions (grant & role cap) hold every permission of
+ * wanted, as a palloc'd uuid[] Datum in the caller's memory context.
+ */
+extern Datum lookup_user_merchants(const pg_uuid_t *user_id, BilliumPermset wanted);
+
 /* Does the dashboard user exist? */
 extern bool lookup_user_exists(const pg_uuid_t *user_id);
 

@@ -10,7 +10,9 @@
 #include "access/xact.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "catalog/pg_type.h"
 #include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/jsonb.h"
@@ -74,8 +76,7 @@ principal_init(void)
 		"Set with SET LOCAL for one transaction; an empty value means no key. The key is "
 		"verified once per transaction and never shown by SHOW ALL.",
 		&api_key_setting, "", PGC_USERSET,
-		GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE | GUC_DISALLOW_IN_FILE, NULL,
-		assign_api_key, NULL);
+		GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE | GUC_DISALLOW_IN_FILE, NULL, assign_api_key, NULL);
 	RegisterXactCallback(principal_xact_callback, NULL);
 }
 
@@ -252,4 +253,46 @@ billium_act_as(PG_FUNCTION_ARGS)
 	current.user_id = *user_id;
 	resolved = true;
 	PG_RETURN_DATUM(principal_datum(fcinfo, &current, NULL, NULL));
+}
+
+/*
+ * billium_merchants_with(permission): the merchants where this transaction's caller holds the
+ * permission, for row-level security policies, which wrap it as (SELECT ...) so it runs once
+ * per statement.  A key: its own merchant or none; a user: the teams that grant it; no caller:
+ * none.
+ */
+PG_FUNCTION_INFO_V1(billium_merchants_with);
+Datum
+billium_merchants_with(PG_FUNCTION_ARGS)
+{
+	text *name = PG_GETARG_TEXT_PP(0);
+	BilliumPermset wanted = permset_from_token(VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name));
+	const Principal *principal = principal_current(NULL);
+
+	if (principal->kind == PRINCIPAL_USER)
+		PG_RETURN_DATUM(lookup_user_merchants(&principal->user_id, wanted));
+	if (principal->kind == PRINCIPAL_API_KEY && (principal->permissions & wanted) == wanted)
+	{
+		Datum merchant = UUIDPGetDatum((pg_uuid_t *)&principal->merchant_id);
+
+		PG_RETURN_ARRAYTYPE_P(
+			construct_array(&merchant, 1, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
+	}
+	PG_RETURN_ARRAYTYPE_P(construct_empty_array(UUIDOID));
+}
+
+/* billium_public_key_id(): the key's id when the caller is a pk key, else null (pk keys never
+ * enumerate). */
+PG_FUNCTION_INFO_V1(billium_public_key_id);
+Datum
+billium_public_key_id(PG_FUNCTION_ARGS)
+{
+	const Principal *principal = principal_current(NULL);
+	pg_uuid_t *key_id;
+
+	if (principal->kind != PRINCIPAL_API_KEY || principal->key_type != BILLIUM_KEY_PUBLIC)
+		PG_RETURN_NULL();
+	key_id = palloc(sizeof(pg_uuid_t));
+	*key_id = principal->key_id;
+	PG_RETURN_UUID_P(key_id);
 }
