@@ -102,6 +102,8 @@ BEGIN
 	RETURN NEW;
 END
 $$;
+COMMENT ON FUNCTION @extschema@.billium_team_members_fill() IS
+	'trigger: a new member''s grant defaults to the role''s cap; a change of role keeps it within the new cap';
 CREATE TRIGGER team_members_fill BEFORE INSERT OR UPDATE ON @extschema@.team_members
 	FOR EACH ROW EXECUTE FUNCTION @extschema@.billium_team_members_fill();
 
@@ -191,6 +193,15 @@ INSERT INTO @extschema@.actions (name, permission, secret_only, builtin) VALUES
 	('reports.list', 'report:view', true, true),
 	('reports.retrieve', 'report:view', true, true);
 
+-- Each backend caches the catalog; any change to it tells every backend at commit.
+CREATE FUNCTION @extschema@.billium_invalidate_cache() RETURNS trigger
+	AS 'MODULE_PATHNAME' LANGUAGE C;
+COMMENT ON FUNCTION @extschema@.billium_invalidate_cache() IS
+	'statement trigger: tells every backend at commit that a table behind its caches changed';
+CREATE TRIGGER actions_invalidate_cache
+	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON @extschema@.actions
+	FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.billium_invalidate_cache();
+
 -- pg_dump keeps the rows; of the actions, only those a deployment added.
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.merchants', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.users', '');
@@ -214,6 +225,8 @@ GRANT SELECT ON @extschema@.errors TO PUBLIC;
 -- Raise an envelope error from the extension's own SQL functions.  Internal.
 CREATE FUNCTION @extschema@.billium_deny(code text, action text, extra jsonb DEFAULT NULL)
 	RETURNS void AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION @extschema@.billium_deny(text, text, jsonb) IS
+	'internal: raise the envelope error of the code, with the members of extra added';
 
 ------------------------------------------------------------------------------------------------
 -- Keys.
@@ -310,6 +323,8 @@ CREATE FUNCTION @extschema@.billium_key_merchant(key_id uuid) RETURNS uuid
 	LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 	SELECT merchant_id FROM @extschema@.api_keys WHERE id OPERATOR(pg_catalog.=) key_id
 $$;
+COMMENT ON FUNCTION @extschema@.billium_key_merchant(uuid) IS
+	'internal: the merchant a key belongs to, so management functions can ask the gate first';
 
 CREATE FUNCTION @extschema@.billium_revoke_api_key(key_id uuid) RETURNS void
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -455,6 +470,7 @@ COMMENT ON FUNCTION @extschema@.billium_explain_key(uuid) IS
 
 REVOKE ALL ON FUNCTION
 	@extschema@.billium_team_members_fill(),
+	@extschema@.billium_invalidate_cache(),
 	@extschema@.billium_deny(text, text, jsonb),
 	@extschema@.billium_key_merchant(uuid),
 	@extschema@.billium_key_generate(text),

@@ -1,11 +1,13 @@
 /*
  * gate.c: billium_authorize, the one call a backend makes per request.  The action catalog is
  * read from billium.actions into backend memory once and reloaded after any change to that
- * table (a relcache invalidation, which every backend receives at the writer's commit).
+ * table: a statement trigger raises a relcache invalidation, which every backend receives at the
+ * writer's commit (and the writer at its next command); a rolled-back change sends nothing.
  */
 #include "postgres.h"
 
 #include "executor/spi.h"
+#include "commands/trigger.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
@@ -26,20 +28,21 @@ typedef struct Action
 	bool secret_only;
 } Action;
 
+/*
+ * The loaded catalog lives in its own context.  An invalidation only marks it stale: it can
+ * arrive while a load is running (when the load's query locks billium.actions), so it must not
+ * free anything.  The next lookup loads a fresh copy and only then frees the old one.
+ */
 static HTAB *actions = NULL;
 static MemoryContext actions_context = NULL;
+static bool actions_stale = true;
 static Oid actions_relid = InvalidOid;
 
 static void
 actions_invalidate(Datum arg pg_attribute_unused(), Oid relid)
 {
 	if (relid == InvalidOid || relid == actions_relid)
-	{
-		/* Only drop it here: reloading needs a transaction, which a callback may not have. */
-		if (actions_context != NULL)
-			MemoryContextReset(actions_context);
-		actions = NULL;
-	}
+		actions_stale = true;
 }
 
 void
@@ -49,22 +52,8 @@ gate_init(void)
 }
 
 static void
-actions_load(void)
+actions_fill(HTAB *loaded, MemoryContext context)
 {
-	HASHCTL ctl;
-	HTAB *loaded;
-
-	if (actions_context == NULL)
-		actions_context =
-			AllocSetContextCreate(CacheMemoryContext, "billium actions", ALLOCSET_SMALL_SIZES);
-	actions_relid = lookup_extension_relid("actions");
-
-	memset(&ctl, 0, sizeof(ctl));
-	ctl.keysize = ACTION_NAME_LEN;
-	ctl.entrysize = sizeof(Action);
-	ctl.hcxt = actions_context;
-	loaded = hash_create("billium actions", 64, &ctl, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
-
 	SPI_connect();
 	if (SPI_execute("SELECT name, permission, secret_only FROM billium.actions", true, 0) !=
 		SPI_OK_SELECT)
@@ -82,10 +71,43 @@ actions_load(void)
 			continue; /* the table's CHECK keeps names short; never truncate into another */
 		action = hash_search(loaded, name, HASH_ENTER, NULL);
 		action->required = permset_from_token(permission, strlen(permission));
-		action->permission = MemoryContextStrdup(actions_context, permission);
+		action->permission = MemoryContextStrdup(context, permission);
 		action->secret_only = DatumGetBool(SPI_getbinval(row, desc, 3, &isnull));
 	}
 	SPI_finish();
+}
+
+static void
+actions_load(void)
+{
+	MemoryContext context =
+		AllocSetContextCreate(CacheMemoryContext, "billium actions", ALLOCSET_SMALL_SIZES);
+	HASHCTL ctl;
+	HTAB *loaded;
+
+	/* Cleared first: an invalidation during the load leaves it set, so the next call reloads. */
+	actions_stale = false;
+	actions_relid = lookup_extension_relid("actions");
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = ACTION_NAME_LEN;
+	ctl.entrysize = sizeof(Action);
+	ctl.hcxt = context;
+	loaded = hash_create("billium actions", 64, &ctl, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	PG_TRY();
+	{
+		actions_fill(loaded, context);
+	}
+	PG_CATCH();
+	{
+		actions_stale = true;
+		MemoryContextDelete(context);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+
+	if (actions_context != NULL)
+		MemoryContextDelete(actions_context);
+	actions_context = context;
 	actions = loaded;
 }
 
@@ -94,7 +116,7 @@ action_lookup(const char *name)
 {
 	const Action *action = NULL;
 
-	if (actions == NULL)
+	if (actions == NULL || actions_stale)
 		actions_load();
 	if (strlen(name) < ACTION_NAME_LEN)
 		action = hash_search(actions, name, HASH_FIND, NULL);
@@ -177,4 +199,21 @@ billium_authorize(PG_FUNCTION_ARGS)
 			PG_RETURN_DATUM(principal_datum(fcinfo, principal, merchant_id, &permissions));
 	}
 	PG_RETURN_DATUM(principal_datum(fcinfo, principal, NULL, NULL));
+}
+
+/*
+ * billium_invalidate_cache(): statement trigger on the tables behind backend caches; tells every
+ * backend, at commit, that the table changed.
+ */
+PG_FUNCTION_INFO_V1(billium_invalidate_cache);
+Datum
+billium_invalidate_cache(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *)fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR, errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				errmsg("billium_invalidate_cache must be called as a trigger"));
+	CacheInvalidateRelcache(trigdata->tg_relation);
+	PG_RETURN_POINTER(NULL);
 }
