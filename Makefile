@@ -6,8 +6,10 @@ OBJS = src/billium.o src/catalog.o src/catalog_sql.o src/parse_permset.o src/per
 
 DATA = $(wildcard sql/billium--*.sql)
 
-REGRESS = permset_io permset_ops permset_soft roles catalog
+REGRESS = permset_io permset_ops permset_soft roles catalog keys
 REGRESS_OPTS = --inputdir=test --load-extension=billium
+ISOLATION = key_revoke
+ISOLATION_OPTS = --inputdir=test --load-extension=billium
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
@@ -16,12 +18,15 @@ include $(PGXS)
 # Our own sources build warning-free under -Wall -Wextra; the server's headers are not ours.
 override CFLAGS += -Wall -Wextra
 
-.PHONY: test demo format
+.PHONY: test demo bench format
 test:
 	bash scripts/test.sh
 
 demo:
 	bash scripts/demo.sh
+
+bench:
+	bash bench/run.sh
 
 format:
 	clang-format -i src/*.c src/*.h
