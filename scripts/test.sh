@@ -185,6 +185,16 @@ run_extra_suites() {
 
 # --- main ----------------------------------------------------------------------
 
+# A backend crash in one suite restarts the whole cluster; wait for it to accept connections again
+# so the next suite reports its own results rather than the crash's aftermath.
+wait_for_server() {
+    local tries=30
+    until pg_isready -q; do
+        ((--tries > 0)) || { echo "billium: the server did not come back" >&2; return 1; }
+        sleep 1
+    done
+}
+
 main() {
     billium_install_traps
     billium_ensure_packages
@@ -192,7 +202,9 @@ main() {
     billium_start_cluster
 
     run_regression
+    wait_for_server
     run_pgtap
+    wait_for_server
     run_extra_suites
 
     if ((TOTAL_PASSED + TOTAL_FAILED == 0)); then
