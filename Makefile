@@ -2,18 +2,22 @@
 EXTENSION = billium
 MODULE_big = billium
 OBJS = src/billium.o src/catalog.o src/catalog_sql.o src/parse_permset.o src/permset.o \
-       src/roles.o src/parse_key.o src/errors.o src/lookup.o src/keys.o src/principal.o src/gate.o
+       src/roles.o src/parse_key.o src/errors.o src/lookup.o src/keys.o src/principal.o src/gate.o src/cache.o
 
 DATA = $(wildcard sql/billium--*.sql)
 
 REGRESS = permset_io permset_ops permset_soft roles catalog keys
 REGRESS_OPTS = --inputdir=test --load-extension=billium
-ISOLATION = key_revoke
+ISOLATION = key_revoke key_cache
 ISOLATION_OPTS = --inputdir=test --load-extension=billium
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# PGXS tracks no header dependencies: rebuild every object when any of our headers changes, so a
+# changed struct can never be read with two layouts.
+$(OBJS): $(wildcard src/*.h)
 
 # Our own sources build warning-free under -Wall -Wextra; the server's headers are not ours.
 override CFLAGS += -Wall -Wextra

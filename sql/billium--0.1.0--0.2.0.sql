@@ -201,6 +201,17 @@ COMMENT ON FUNCTION @extschema@.billium_invalidate_cache() IS
 CREATE TRIGGER actions_invalidate_cache
 	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON @extschema@.actions
 	FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.billium_invalidate_cache();
+-- Each backend also caches verified keys: any change to what a key's verdict depends on (the key,
+-- its creator's team grant or role, its merchant) empties every backend's cache at commit.
+CREATE TRIGGER api_keys_invalidate_cache
+	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON @extschema@.api_keys
+	FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.billium_invalidate_cache();
+CREATE TRIGGER team_members_invalidate_cache
+	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON @extschema@.team_members
+	FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.billium_invalidate_cache();
+CREATE TRIGGER merchants_invalidate_cache
+	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON @extschema@.merchants
+	FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.billium_invalidate_cache();
 
 -- pg_dump keeps the rows; of the actions, only those a deployment added.
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.merchants', '');

@@ -28,30 +28,31 @@ COMMENT ON TYPE @extschema@.billium_permset IS
 	'a set of billium permissions, written {invoice:view,product:view}';
 
 ------------------------------------------------------------------------------------------------
--- Comparison and hashing: the server's own int8 functions, since the representation is int8's.
--- The order is by bit value, an arbitrary total order for indexes, sorting and merge joins.
+-- Comparison and hashing.  The order is by bit value, an arbitrary total order for indexes,
+-- sorting and merge joins.  C functions of this module rather than aliases of int8's internal
+-- functions: the server resolves an alias by name, each time a query using it starts.
 ------------------------------------------------------------------------------------------------
 
 CREATE FUNCTION @extschema@.billium_permset_eq(@extschema@.billium_permset, @extschema@.billium_permset)
-	RETURNS boolean AS 'int8eq' LANGUAGE internal IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+	RETURNS boolean AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
 CREATE FUNCTION @extschema@.billium_permset_ne(@extschema@.billium_permset, @extschema@.billium_permset)
-	RETURNS boolean AS 'int8ne' LANGUAGE internal IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+	RETURNS boolean AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
 CREATE FUNCTION @extschema@.billium_permset_lt(@extschema@.billium_permset, @extschema@.billium_permset)
-	RETURNS boolean AS 'int8lt' LANGUAGE internal IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+	RETURNS boolean AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
 CREATE FUNCTION @extschema@.billium_permset_le(@extschema@.billium_permset, @extschema@.billium_permset)
-	RETURNS boolean AS 'int8le' LANGUAGE internal IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+	RETURNS boolean AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
 CREATE FUNCTION @extschema@.billium_permset_gt(@extschema@.billium_permset, @extschema@.billium_permset)
-	RETURNS boolean AS 'int8gt' LANGUAGE internal IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+	RETURNS boolean AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
 CREATE FUNCTION @extschema@.billium_permset_ge(@extschema@.billium_permset, @extschema@.billium_permset)
-	RETURNS boolean AS 'int8ge' LANGUAGE internal IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+	RETURNS boolean AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
 CREATE FUNCTION @extschema@.billium_permset_cmp(@extschema@.billium_permset, @extschema@.billium_permset)
-	RETURNS integer AS 'btint8cmp' LANGUAGE internal IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+	RETURNS integer AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
 CREATE FUNCTION @extschema@.billium_permset_sortsupport(internal)
-	RETURNS void AS 'btint8sortsupport' LANGUAGE internal IMMUTABLE STRICT PARALLEL SAFE;
+	RETURNS void AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION @extschema@.billium_permset_hash(@extschema@.billium_permset)
-	RETURNS integer AS 'hashint8' LANGUAGE internal IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+	RETURNS integer AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
 CREATE FUNCTION @extschema@.billium_permset_hash_extended(@extschema@.billium_permset, bigint)
-	RETURNS bigint AS 'hashint8extended' LANGUAGE internal IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+	RETURNS bigint AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
 
 CREATE OPERATOR @extschema@.= (
 	LEFTARG = @extschema@.billium_permset, RIGHTARG = @extschema@.billium_permset,
@@ -109,13 +110,13 @@ CREATE OPERATOR CLASS @extschema@.billium_permset_ops
 	FUNCTION 2 @extschema@.billium_permset_hash_extended(@extschema@.billium_permset, bigint);
 
 ------------------------------------------------------------------------------------------------
--- Set algebra.  Union and intersection are int8's OR and AND; the rest is in C.
+-- Set algebra.
 ------------------------------------------------------------------------------------------------
 
 CREATE FUNCTION @extschema@.billium_permset_or(@extschema@.billium_permset, @extschema@.billium_permset)
-	RETURNS @extschema@.billium_permset AS 'int8or' LANGUAGE internal IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+	RETURNS @extschema@.billium_permset AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
 CREATE FUNCTION @extschema@.billium_permset_and(@extschema@.billium_permset, @extschema@.billium_permset)
-	RETURNS @extschema@.billium_permset AS 'int8and' LANGUAGE internal IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+	RETURNS @extschema@.billium_permset AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
 CREATE FUNCTION @extschema@.billium_permset_minus(@extschema@.billium_permset, @extschema@.billium_permset)
 	RETURNS @extschema@.billium_permset AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
 CREATE FUNCTION @extschema@.billium_permset_contains(@extschema@.billium_permset, @extschema@.billium_permset)

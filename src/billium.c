@@ -7,6 +7,7 @@
 #include "fmgr.h"
 #include "utils/guc.h"
 
+#include "cache.h"
 #include "gate.h"
 #include "principal.h"
 
@@ -19,6 +20,7 @@ _PG_init(void)
 {
 	principal_init();
 	gate_init();
+	key_cache_init();
 #if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("billium");
 #else

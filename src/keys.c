@@ -16,6 +16,9 @@
 #include "common/sha2.h"
 #endif
 
+#include "access/xact.h"
+
+#include "cache.h"
 #include "errors.h"
 #include "keys.h"
 #include "parse_key.h"
@@ -73,11 +76,18 @@ key_verify(const char *key, size_t len, const char *action, KeyRecord *record)
 	if (billium_parse_key(key, len, &type) != KEY_OK)
 		billium_raise(BE_API_KEY_MALFORMED, action, NULL);
 	key_hash(key, len, hash);
-	if (!lookup_key(hash, record))
-		billium_raise(BE_API_KEY_INVALID, action, NULL);
+	if (!key_cache_get(hash, record))
+	{
+		uint64 generation = key_cache_generation();
+
+		if (!lookup_key(hash, record))
+			billium_raise(BE_API_KEY_INVALID, action, NULL);
+		key_cache_put(hash, record, generation);
+	}
 	if (record->revoked)
 		billium_raise(BE_API_KEY_REVOKED, action, NULL);
-	if (record->expired)
+	/* Expiry is checked at every use, against the transaction's start as now() is. */
+	if (record->expires && record->expires_at <= GetCurrentTransactionStartTimestamp())
 		billium_raise(BE_API_KEY_EXPIRED, action, NULL);
 }
 

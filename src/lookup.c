@@ -12,6 +12,8 @@
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 
@@ -19,7 +21,7 @@
 
 #define KEY_QUERY                                                                                  \
 	"SELECT k.id, k.merchant_id, k.created_by, k.key_type, k.revoked_at IS NOT NULL,"              \
-	"       k.expires_at IS NOT NULL AND k.expires_at OPERATOR(pg_catalog.<=) pg_catalog.now(),"   \
+	"       k.expires_at,"                                                                         \
 	"       k.permissions OPERATOR(billium.&) billium.billium_key_type_cap(k.key_type)"            \
 	"         OPERATOR(billium.&) COALESCE(tm.permissions OPERATOR(billium.&)"                     \
 	"                                      billium.billium_role_cap(tm.role),"                     \
@@ -85,7 +87,7 @@ prepared(SPIPlanPtr *plan, const char *query, int nargs, Oid *argtypes)
  * query sees the calling statement's snapshot and never bumps the command counter under it.
  */
 static bool
-run_as_owner(SPIPlanPtr plan, Datum *values)
+run_as_owner_with(SPIPlanPtr plan, Datum *values, Snapshot snapshot)
 {
 	Oid saved_user;
 	int saved_context;
@@ -93,11 +95,20 @@ run_as_owner(SPIPlanPtr plan, Datum *values)
 
 	GetUserIdAndSecContext(&saved_user, &saved_context);
 	SetUserIdAndSecContext(extension_owner(), saved_context | SECURITY_LOCAL_USERID_CHANGE);
-	rc = SPI_execute_plan(plan, values, NULL, true, 1);
+	if (snapshot != InvalidSnapshot)
+		rc = SPI_execute_snapshot(plan, values, NULL, snapshot, InvalidSnapshot, true, false, 1);
+	else
+		rc = SPI_execute_plan(plan, values, NULL, true, 1);
 	SetUserIdAndSecContext(saved_user, saved_context);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
 	return SPI_processed > 0;
+}
+
+static bool
+run_as_owner(SPIPlanPtr plan, Datum *values)
+{
+	return run_as_owner_with(plan, values, InvalidSnapshot);
 }
 
 static void
@@ -140,9 +151,13 @@ lookup_key(const uint8 *hash, KeyRecord *record)
 	values[0] = PointerGetDatum(hash_value);
 
 	SPI_connect();
-	found = run_as_owner(prepared(&key_plan, KEY_QUERY, 1, argtypes), values);
+	found =
+		run_as_owner_with(prepared(&key_plan, KEY_QUERY, 1, argtypes), values, GetLatestSnapshot());
 	if (found)
 	{
+		bool isnull;
+		Datum expires_at;
+
 		char *key_type = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4);
 
 		copy_uuid(&record->key_id, 1);
@@ -150,7 +165,9 @@ lookup_key(const uint8 *hash, KeyRecord *record)
 		copy_uuid(&record->created_by, 3);
 		record->key_type = strcmp(key_type, "pk") == 0 ? BILLIUM_KEY_PUBLIC : BILLIUM_KEY_SECRET;
 		record->revoked = column_bool(5);
-		record->expired = column_bool(6);
+		expires_at = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 6, &isnull);
+		record->expires = !isnull;
+		record->expires_at = isnull ? 0 : DatumGetTimestampTz(expires_at);
 		record->effective = column_permset(7);
 	}
 	SPI_finish();

@@ -8,6 +8,7 @@
 
 #include "postgres.h"
 
+#include "datatype/timestamp.h"
 #include "utils/uuid.h"
 
 #include "parse_key.h"
@@ -20,11 +21,16 @@ typedef struct KeyRecord
 	pg_uuid_t created_by;
 	BilliumKeyType key_type;
 	bool revoked;
-	bool expired;
+	bool expires;			  /* has an expiry */
+	TimestampTz expires_at;	  /* valid while expires */
 	BilliumPermset effective; /* granted & type cap & creator's team permissions */
 } KeyRecord;
 
-/* The key whose SHA-256 is hash; false when no key has it. */
+/*
+ * The key whose SHA-256 is hash, as of the latest committed state (not the statement's snapshot,
+ * so a cached record is never older than the invalidations already received); false when no
+ * key has it.
+ */
 extern bool lookup_key(const uint8 *hash, KeyRecord *record);
 
 /* The user's permissions on the merchant (grant & role cap); false when not on the team. */

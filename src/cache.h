@@ -1,0 +1,25 @@
+/*
+ * cache.h: the per-backend cache of verified keys (SHA-256 -> key record).
+ */
+#ifndef BILLIUM_CACHE_H
+#define BILLIUM_CACHE_H
+
+#include "postgres.h"
+
+#include "lookup.h"
+
+/* The record cached for the hash, if any. */
+extern bool key_cache_get(const uint8 *hash, KeyRecord *record);
+
+/* Invalidations seen so far; read before a lookup, handed to key_cache_put after it. */
+extern uint64 key_cache_generation(void);
+
+/*
+ * Remember a record read from the tables, unless an invalidation arrived since generation was
+ * read (the record may then predate a committed change).
+ */
+extern void key_cache_put(const uint8 *hash, const KeyRecord *record, uint64 generation);
+
+extern void key_cache_init(void);
+
+#endif
