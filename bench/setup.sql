@@ -269,9 +269,10 @@ BEGIN
 			CASE gate
 			WHEN 'billium' THEN
 				-- authenticate makes each call verify its key afresh: the principal is otherwise
-				-- cached for the rest of the transaction, and this loop is one transaction.
-				PERFORM billium.billium_authenticate(key_list[j]);
-				PERFORM billium.billium_authorize('invoices.retrieve', merchants[j]);
+				-- cached for the rest of the transaction, and this loop is one transaction.  One
+				-- statement, like the plain gate's one call.
+				PERFORM billium.billium_authorize('invoices.retrieve', merchants[j])
+				FROM billium.billium_authenticate(key_list[j]);
 			WHEN 'plain' THEN
 				PERFORM plain.authorize(key_list[j], 'invoices.retrieve', merchants[j]);
 			WHEN 'loop' THEN

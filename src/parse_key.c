@@ -14,18 +14,33 @@ is_base62(char c)
 	return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
 }
 
+/* The byte-at-a-time table, filled on first use; every request checks a checksum. */
+static uint32_t crc_table[256];
+static int crc_table_ready = 0;
+
+static void
+crc_table_fill(void)
+{
+	for (uint32_t byte = 0; byte < 256; byte++)
+	{
+		uint32_t crc = byte;
+
+		for (int bit = 0; bit < 8; bit++)
+			crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1u)));
+		crc_table[byte] = crc;
+	}
+	crc_table_ready = 1;
+}
+
 uint32_t
 billium_crc32(const unsigned char *data, size_t len)
 {
 	uint32_t crc = 0xFFFFFFFFu;
 
-	/* Bitwise rather than table-driven: keys are 93 bytes, and this is checked once per key. */
+	if (!crc_table_ready)
+		crc_table_fill();
 	for (size_t i = 0; i < len; i++)
-	{
-		crc ^= data[i];
-		for (int bit = 0; bit < 8; bit++)
-			crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1u)));
-	}
+		crc = (crc >> 8) ^ crc_table[(crc ^ data[i]) & 0xFFu];
 	return ~crc;
 }
 

@@ -168,13 +168,22 @@ Datum
 principal_datum(FunctionCallInfo fcinfo, const Principal *principal, const pg_uuid_t *merchant_id,
 				const BilliumPermset *permissions)
 {
-	TupleDesc desc;
+	TupleDesc desc = (TupleDesc)fcinfo->flinfo->fn_extra;
 	Datum values[6];
 	bool nulls[6] = {false, false, false, false, false, false};
 	bool is_key = principal->kind == PRINCIPAL_API_KEY;
 
-	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "return type must be a row type");
+	/* The row type is looked up and blessed once per call site, not once per request. */
+	if (desc == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+
+		if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+			elog(ERROR, "return type must be a row type");
+		desc = BlessTupleDesc(CreateTupleDescCopy(desc));
+		MemoryContextSwitchTo(old);
+		fcinfo->flinfo->fn_extra = desc;
+	}
 	values[0] = CStringGetTextDatum(is_key ? "api_key" : "user");
 	if (is_key)
 		values[1] = UUIDPGetDatum((pg_uuid_t *)&principal->merchant_id);
@@ -193,7 +202,7 @@ principal_datum(FunctionCallInfo fcinfo, const Principal *principal, const pg_uu
 		values[5] = PermsetGetDatum(*permissions);
 	else
 		nulls[5] = true;
-	return HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls));
+	return HeapTupleGetDatum(heap_form_tuple(desc, values, nulls));
 }
 
 /* billium_current_principal(): this transaction's caller, or null. */
