@@ -293,30 +293,41 @@ COMMENT ON FUNCTION @extschema@.billium_act_as(uuid) IS
 -- tables for callers who may not, after asking the gate.
 ------------------------------------------------------------------------------------------------
 
+-- A key's grant must lie within the caller's own permissions on the merchant and within its
+-- type's cap; otherwise 403 PERMISSION_DENIED naming the excess.  Internal.
+CREATE FUNCTION @extschema@.billium_check_key_grant(merchant_id uuid, key_type text,
+		permissions @extschema@.billium_permset, action text) RETURNS void
+	LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	excess @extschema@.billium_permset;
+BEGIN
+	excess := permissions OPERATOR(@extschema@.-) @extschema@.billium_principal_permissions(merchant_id);
+	IF excess OPERATOR(@extschema@.<>) '{}' THEN
+		PERFORM @extschema@.billium_deny('PERMISSION_DENIED', action,
+			jsonb_build_object('excess', @extschema@.billium_permset_names(excess),
+							   'reason', 'the requested permissions exceed the caller''s own'));
+	END IF;
+	excess := permissions OPERATOR(@extschema@.-) @extschema@.billium_key_type_cap(key_type);
+	IF excess OPERATOR(@extschema@.<>) '{}' THEN
+		PERFORM @extschema@.billium_deny('PERMISSION_DENIED', action,
+			jsonb_build_object('excess', @extschema@.billium_permset_names(excess),
+							   'reason', 'a public key holds at most invoice:create, invoice:view and product:view'));
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.billium_check_key_grant(uuid, text, @extschema@.billium_permset, text) IS
+	'internal: refuse a key grant beyond the caller''s own permissions or the key type''s cap';
+
 CREATE FUNCTION @extschema@.billium_create_api_key(
 		merchant_id uuid, key_type text, permissions @extschema@.billium_permset, name text,
 		expires_at timestamptz DEFAULT NULL, OUT id uuid, OUT api_key text)
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	caller @extschema@.billium_principal;
-	allowed @extschema@.billium_permset;
-	excess @extschema@.billium_permset;
 BEGIN
 	caller := @extschema@.billium_authorize('api_keys.create', merchant_id);
 	key_type := lower(key_type);
-	allowed := @extschema@.billium_principal_permissions(merchant_id);
-	excess := permissions OPERATOR(@extschema@.-) allowed;
-	IF excess OPERATOR(@extschema@.<>) '{}' THEN
-		PERFORM @extschema@.billium_deny('PERMISSION_DENIED', 'api_keys.create',
-			jsonb_build_object('excess', @extschema@.billium_permset_names(excess),
-							   'reason', 'the requested permissions exceed the caller''s own'));
-	END IF;
-	excess := permissions OPERATOR(@extschema@.-) @extschema@.billium_key_type_cap(key_type);
-	IF excess OPERATOR(@extschema@.<>) '{}' THEN
-		PERFORM @extschema@.billium_deny('PERMISSION_DENIED', 'api_keys.create',
-			jsonb_build_object('excess', @extschema@.billium_permset_names(excess),
-							   'reason', 'a public key holds at most invoice:create, invoice:view and product:view'));
-	END IF;
+	PERFORM @extschema@.billium_check_key_grant(merchant_id, key_type, permissions, 'api_keys.create');
 	api_key := @extschema@.billium_key_generate(key_type);
 	INSERT INTO @extschema@.api_keys AS k (merchant_id, key_type, name, hint, key_hash, permissions,
 										   created_by, created_by_key, expires_at)
@@ -360,7 +371,6 @@ CREATE FUNCTION @extschema@.billium_update_api_key(
 DECLARE
 	merchant uuid := @extschema@.billium_key_merchant(key_id);
 	target @extschema@.api_keys;
-	excess @extschema@.billium_permset;
 BEGIN
 	IF merchant IS NULL THEN
 		RAISE EXCEPTION 'API key % does not exist', key_id USING ERRCODE = 'no_data_found';
@@ -371,18 +381,7 @@ BEGIN
 		RAISE EXCEPTION 'API key % does not exist', key_id USING ERRCODE = 'no_data_found';
 	END IF;
 	IF permissions IS NOT NULL THEN
-		excess := permissions OPERATOR(@extschema@.-) @extschema@.billium_principal_permissions(merchant);
-		IF excess OPERATOR(@extschema@.<>) '{}' THEN
-			PERFORM @extschema@.billium_deny('PERMISSION_DENIED', 'api_keys.update',
-				jsonb_build_object('excess', @extschema@.billium_permset_names(excess),
-								   'reason', 'the requested permissions exceed the caller''s own'));
-		END IF;
-		excess := permissions OPERATOR(@extschema@.-) @extschema@.billium_key_type_cap(target.key_type);
-		IF excess OPERATOR(@extschema@.<>) '{}' THEN
-			PERFORM @extschema@.billium_deny('PERMISSION_DENIED', 'api_keys.update',
-				jsonb_build_object('excess', @extschema@.billium_permset_names(excess),
-								   'reason', 'a public key holds at most invoice:create, invoice:view and product:view'));
-		END IF;
+		PERFORM @extschema@.billium_check_key_grant(merchant, target.key_type, permissions, 'api_keys.update');
 	END IF;
 	UPDATE @extschema@.api_keys AS k
 	SET permissions = coalesce(billium_update_api_key.permissions, k.permissions),
@@ -483,6 +482,7 @@ REVOKE ALL ON FUNCTION
 	@extschema@.billium_team_members_fill(),
 	@extschema@.billium_invalidate_cache(),
 	@extschema@.billium_deny(text, text, jsonb),
+	@extschema@.billium_check_key_grant(uuid, text, @extschema@.billium_permset, text),
 	@extschema@.billium_key_merchant(uuid),
 	@extschema@.billium_key_generate(text),
 	@extschema@.billium_key_is_well_formed(text),
