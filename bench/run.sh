@@ -9,6 +9,9 @@
 #      (what a gate costing nothing but its round trip would keep); the same behind billium's
 #      gate, in one statement and the SET LOCAL billium.api_key way; and behind the plain one;
 #
+#   3. row-level security over 1,000,000 invoices (bench/rls.sql): one merchant's invoices and a
+#      whole-table scan, billium's policies against no RLS and against a per-row policy function;
+#
 # after checking that both gates answer ~2,600 questions alike (bench/parity.sql), and reports
 # the ratios between them.  The goals of the issue (a request with the gate keeps >= 80% of
 # the throughput without it; the gate is >= 10x faster than plain SQL) are printed as met or not
@@ -213,6 +216,14 @@ report() {
         "gate >= 10x faster than plain SQL: ${gate_ratio}x ($(met "$gate_ratio >= 10"))"
 }
 
+# Row-level security over a million invoices, in a database of its own (bench/rls.sql).
+rls() {
+    billium_log "loading 1,000,000 invoices across 1,000 merchants for the row-level security scans"
+    createdb billium_rls_bench
+    billium_psql -d billium_rls_bench -c 'CREATE EXTENSION billium' >/dev/null
+    billium_psql -d billium_rls_bench -f bench/rls.sql
+}
+
 main() {
     setup
     parity
@@ -220,6 +231,7 @@ main() {
     pgbench_scripts
     pgbench_rounds
     report
+    rls
 }
 
 main "$@"

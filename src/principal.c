@@ -264,6 +264,23 @@ billium_act_as(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(principal_datum(fcinfo, &current, NULL, NULL));
 }
 
+/* The merchants where the principal holds wanted, as a uuid[] Datum; listing: pk keys get none. */
+static Datum
+merchants_holding(const Principal *principal, BilliumPermset wanted, bool listing)
+{
+	if (principal->kind == PRINCIPAL_USER)
+		return lookup_user_merchants(&principal->user_id, wanted);
+	if (principal->kind == PRINCIPAL_API_KEY && (principal->permissions & wanted) == wanted &&
+		!(listing && principal->key_type == BILLIUM_KEY_PUBLIC))
+	{
+		Datum merchant = UUIDPGetDatum((pg_uuid_t *)&principal->merchant_id);
+
+		return PointerGetDatum(
+			construct_array(&merchant, 1, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
+	}
+	return PointerGetDatum(construct_empty_array(UUIDOID));
+}
+
 /*
  * billium_merchants_with(permission): the merchants where this transaction's caller holds the
  * permission, for row-level security policies, which wrap it as (SELECT ...) so it runs once
@@ -275,19 +292,43 @@ Datum
 billium_merchants_with(PG_FUNCTION_ARGS)
 {
 	text *name = PG_GETARG_TEXT_PP(0);
+
+	PG_RETURN_DATUM(
+		merchants_holding(principal_current(NULL),
+						  permset_from_token(VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name)), false));
+}
+
+/*
+ * billium_merchants_listing(permission): as billium_merchants_with, but a pk key gets none: public
+ * keys never enumerate, and see only rows they created (billium_public_key_with).
+ */
+PG_FUNCTION_INFO_V1(billium_merchants_listing);
+Datum
+billium_merchants_listing(PG_FUNCTION_ARGS)
+{
+	text *name = PG_GETARG_TEXT_PP(0);
+
+	PG_RETURN_DATUM(
+		merchants_holding(principal_current(NULL),
+						  permset_from_token(VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name)), true));
+}
+
+/* billium_public_key_with(permission): the caller's key id when it is a pk key holding it. */
+PG_FUNCTION_INFO_V1(billium_public_key_with);
+Datum
+billium_public_key_with(PG_FUNCTION_ARGS)
+{
+	text *name = PG_GETARG_TEXT_PP(0);
 	BilliumPermset wanted = permset_from_token(VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name));
 	const Principal *principal = principal_current(NULL);
+	pg_uuid_t *key_id;
 
-	if (principal->kind == PRINCIPAL_USER)
-		PG_RETURN_DATUM(lookup_user_merchants(&principal->user_id, wanted));
-	if (principal->kind == PRINCIPAL_API_KEY && (principal->permissions & wanted) == wanted)
-	{
-		Datum merchant = UUIDPGetDatum((pg_uuid_t *)&principal->merchant_id);
-
-		PG_RETURN_ARRAYTYPE_P(
-			construct_array(&merchant, 1, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
-	}
-	PG_RETURN_ARRAYTYPE_P(construct_empty_array(UUIDOID));
+	if (principal->kind != PRINCIPAL_API_KEY || principal->key_type != BILLIUM_KEY_PUBLIC ||
+		(principal->permissions & wanted) != wanted)
+		PG_RETURN_NULL();
+	key_id = palloc(sizeof(pg_uuid_t));
+	*key_id = principal->key_id;
+	PG_RETURN_UUID_P(key_id);
 }
 
 /* billium_public_key_id(): the key's id when the caller is a pk key, else null (pk keys never
