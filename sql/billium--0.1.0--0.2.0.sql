@@ -343,10 +343,13 @@ COMMENT ON FUNCTION @extschema@.billium_create_api_key(uuid, text, @extschema@.b
 
 CREATE FUNCTION @extschema@.billium_key_merchant(key_id uuid) RETURNS uuid
 	LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-	SELECT merchant_id FROM @extschema@.api_keys WHERE id OPERATOR(pg_catalog.=) key_id
+	-- Another merchant's key looks exactly like one that does not exist: no tell of its existence.
+	SELECT k.merchant_id FROM @extschema@.api_keys k
+	WHERE k.id OPERATOR(pg_catalog.=) key_id
+	  AND @extschema@.billium_principal_permissions(k.merchant_id) OPERATOR(@extschema@.<>) '{}'
 $$;
 COMMENT ON FUNCTION @extschema@.billium_key_merchant(uuid) IS
-	'internal: the merchant a key belongs to, so management functions can ask the gate first';
+	'internal: the merchant of a key the caller has any permission on (else null), so management functions can ask the gate first';
 
 CREATE FUNCTION @extschema@.billium_revoke_api_key(key_id uuid) RETURNS void
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -354,7 +357,7 @@ DECLARE
 	merchant uuid := @extschema@.billium_key_merchant(key_id);
 BEGIN
 	IF merchant IS NULL THEN
-		RAISE EXCEPTION 'API key % does not exist', key_id USING ERRCODE = 'no_data_found';
+		RAISE EXCEPTION 'the API key does not exist' USING ERRCODE = 'no_data_found';
 	END IF;
 	PERFORM @extschema@.billium_authorize('api_keys.revoke', merchant);
 	UPDATE @extschema@.api_keys SET revoked_at = coalesce(revoked_at, now())
@@ -373,12 +376,12 @@ DECLARE
 	target @extschema@.api_keys;
 BEGIN
 	IF merchant IS NULL THEN
-		RAISE EXCEPTION 'API key % does not exist', key_id USING ERRCODE = 'no_data_found';
+		RAISE EXCEPTION 'the API key does not exist' USING ERRCODE = 'no_data_found';
 	END IF;
 	PERFORM @extschema@.billium_authorize('api_keys.update', merchant);
 	SELECT * INTO target FROM @extschema@.api_keys WHERE id OPERATOR(pg_catalog.=) key_id FOR UPDATE;
 	IF NOT FOUND THEN
-		RAISE EXCEPTION 'API key % does not exist', key_id USING ERRCODE = 'no_data_found';
+		RAISE EXCEPTION 'the API key does not exist' USING ERRCODE = 'no_data_found';
 	END IF;
 	IF permissions IS NOT NULL THEN
 		PERFORM @extschema@.billium_check_key_grant(merchant, target.key_type, permissions, 'api_keys.update');
@@ -401,12 +404,12 @@ DECLARE
 	old @extschema@.api_keys;
 BEGIN
 	IF merchant IS NULL THEN
-		RAISE EXCEPTION 'API key % does not exist', key_id USING ERRCODE = 'no_data_found';
+		RAISE EXCEPTION 'the API key does not exist' USING ERRCODE = 'no_data_found';
 	END IF;
 	caller := @extschema@.billium_authorize('api_keys.roll', merchant);
 	SELECT * INTO old FROM @extschema@.api_keys k WHERE k.id OPERATOR(pg_catalog.=) key_id FOR UPDATE;
 	IF NOT FOUND OR old.revoked_at IS NOT NULL THEN
-		RAISE EXCEPTION 'API key % does not exist or is revoked', key_id USING ERRCODE = 'no_data_found';
+		RAISE EXCEPTION 'the API key does not exist or is revoked' USING ERRCODE = 'no_data_found';
 	END IF;
 	IF grace < '0' THEN
 		RAISE EXCEPTION 'grace period must not be negative' USING ERRCODE = 'invalid_parameter_value';
@@ -440,7 +443,7 @@ DECLARE
 	next @extschema@.billium_permset;
 BEGIN
 	IF merchant IS NULL THEN
-		RAISE EXCEPTION 'API key % does not exist', key_id USING ERRCODE = 'no_data_found';
+		RAISE EXCEPTION 'the API key does not exist' USING ERRCODE = 'no_data_found';
 	END IF;
 	PERFORM @extschema@.billium_authorize('api_keys.retrieve', merchant);
 	SELECT * INTO k FROM @extschema@.api_keys t WHERE t.id OPERATOR(pg_catalog.=) key_id;

@@ -331,18 +331,3 @@ billium_public_key_with(PG_FUNCTION_ARGS)
 	PG_RETURN_UUID_P(key_id);
 }
 
-/* billium_public_key_id(): the key's id when the caller is a pk key, else null (pk keys never
- * enumerate). */
-PG_FUNCTION_INFO_V1(billium_public_key_id);
-Datum
-billium_public_key_id(PG_FUNCTION_ARGS)
-{
-	const Principal *principal = principal_current(NULL);
-	pg_uuid_t *key_id;
-
-	if (principal->kind != PRINCIPAL_API_KEY || principal->key_type != BILLIUM_KEY_PUBLIC)
-		PG_RETURN_NULL();
-	key_id = palloc(sizeof(pg_uuid_t));
-	*key_id = principal->key_id;
-	PG_RETURN_UUID_P(key_id);
-}

@@ -130,10 +130,12 @@ FROM (VALUES ('python sk', :'good_sk'),
 			 ('prefix only', 'sk_'),
 			 ('empty', '')) AS v(what, k);
 SELECT billium_key_is_well_formed(NULL) IS NULL AS strict;
--- An application role may not mint keys outside billium_create_api_key, nor read the key table.
+-- An application role may not mint keys outside billium_create_api_key; with no principal,
+-- row-level security shows it no key, and the hash column is never readable.
 SELECT billium_key_generate('sk');
 \echo :LAST_ERROR_SQLSTATE
 SELECT count(*) FROM api_keys;
+SELECT key_hash FROM api_keys;
 \echo :LAST_ERROR_SQLSTATE
 SELECT billium_act_as('b0000000-0000-0000-0000-0000000000f1');
 \echo :LAST_ERROR_SQLSTATE
