@@ -1,5 +1,6 @@
 /*
- * cache.c: verified keys, so that a request pays a SHA-256 and a hash probe instead of a query.
+ * cache.c: verified keys, so that a request pays a SHA-256 and a hash probe instead of a query;
+ * and the merchants where a dashboard user holds a permission, so that a policy pays a probe.
  *
  * Correctness rests on the server's invalidation machinery: statement triggers on api_keys,
  * team_members and merchants raise a relcache invalidation, which every backend receives after
@@ -9,6 +10,7 @@
  */
 #include "postgres.h"
 
+#include "utils/array.h"
 #include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
@@ -23,8 +25,22 @@ typedef struct KeyCacheEntry
 	KeyRecord record;
 } KeyCacheEntry;
 
+typedef struct TeamCacheKey
+{
+	pg_uuid_t user_id;
+	BilliumPermset wanted;
+} TeamCacheKey;
+
+typedef struct TeamCacheEntry
+{
+	TeamCacheKey key;	  /* hash key */
+	ArrayType *merchants; /* uuid[], in team_context */
+} TeamCacheEntry;
+
 static int key_cache_size = 10000;
 static HTAB *cache = NULL;
+static HTAB *team_cache = NULL;
+static MemoryContext team_context = NULL; /* the team cache and its arrays */
 static uint64 generation = 0;
 static Oid watched_relids[3] = {InvalidOid, InvalidOid, InvalidOid};
 
@@ -34,6 +50,10 @@ cache_reset(void)
 	if (cache != NULL)
 		hash_destroy(cache);
 	cache = NULL;
+	if (team_context != NULL)
+		MemoryContextDelete(team_context);
+	team_context = NULL;
+	team_cache = NULL;
 }
 
 static void
@@ -109,4 +129,59 @@ key_cache_put(const uint8 *hash, const KeyRecord *record, uint64 generation_befo
 		cache = cache_create();
 	entry = hash_search(cache, hash, HASH_ENTER, NULL);
 	entry->record = *record;
+}
+
+bool
+team_cache_get(const pg_uuid_t *user_id, BilliumPermset wanted, Datum *merchants)
+{
+	TeamCacheKey key;
+	TeamCacheEntry *entry;
+
+	if (team_cache == NULL)
+		return false;
+	memset(&key, 0, sizeof(key));
+	key.user_id = *user_id;
+	key.wanted = wanted;
+	entry = hash_search(team_cache, &key, HASH_FIND, NULL);
+	if (entry == NULL)
+		return false;
+	/* A copy: an invalidation later in the statement may free the cache under its caller. */
+	*merchants = PointerGetDatum(palloc(VARSIZE(entry->merchants)));
+	memcpy(DatumGetPointer(*merchants), entry->merchants, VARSIZE(entry->merchants));
+	return true;
+}
+
+void
+team_cache_put(const pg_uuid_t *user_id, BilliumPermset wanted, Datum merchants,
+			   uint64 generation_before)
+{
+	TeamCacheKey key;
+	TeamCacheEntry *entry;
+
+	if (key_cache_size <= 0 || generation_before != generation)
+		return;
+	if (team_cache != NULL && hash_get_num_entries(team_cache) >= key_cache_size)
+		cache_reset();
+	if (team_cache == NULL)
+	{
+		HASHCTL ctl;
+
+		if (cache == NULL)
+			cache = cache_create(); /* also records the relations to watch */
+		team_context =
+			AllocSetContextCreate(TopMemoryContext, "billium team cache", ALLOCSET_DEFAULT_SIZES);
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(TeamCacheKey);
+		ctl.entrysize = sizeof(TeamCacheEntry);
+		ctl.hcxt = team_context;
+		team_cache =
+			hash_create("billium team cache", 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	memset(&key, 0, sizeof(key));
+	key.user_id = *user_id;
+	key.wanted = wanted;
+	entry = hash_search(team_cache, &key, HASH_ENTER, NULL);
+	entry->merchants =
+		(ArrayType *)MemoryContextAlloc(team_context, VARSIZE(DatumGetPointer(merchants)));
+	memcpy(entry->merchants, DatumGetPointer(merchants), VARSIZE(DatumGetPointer(merchants)));
 }

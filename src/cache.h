@@ -20,6 +20,14 @@ extern uint64 key_cache_generation(void);
  */
 extern void key_cache_put(const uint8 *hash, const KeyRecord *record, uint64 generation);
 
+/*
+ * The merchants (a uuid[] Datum) where the user's team permissions hold every permission of
+ * wanted; the same generation rule as keys.  get returns a copy in the caller's memory context.
+ */
+extern bool team_cache_get(const pg_uuid_t *user_id, BilliumPermset wanted, Datum *merchants);
+extern void team_cache_put(const pg_uuid_t *user_id, BilliumPermset wanted, Datum merchants,
+						   uint64 generation);
+
 extern void key_cache_init(void);
 
 #endif

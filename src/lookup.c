@@ -203,11 +203,14 @@ lookup_user_merchants(const pg_uuid_t *user_id, BilliumPermset wanted)
 	argtypes[1] = GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid, CStringGetDatum("billium_permset"),
 								  ObjectIdGetDatum(get_namespace_oid("billium", false)));
 	SPI_connect();
-	run_as_owner(prepared(&user_merchants_plan, USER_MERCHANTS_QUERY, 2, argtypes), values);
+	run_as_owner_with(prepared(&user_merchants_plan, USER_MERCHANTS_QUERY, 2, argtypes), values,
+					  GetLatestSnapshot());
 	merchants = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	merchants = SPI_datumTransfer(merchants, false, -1);
 	SPI_finish();
-	return merchants;
+	/* A value read from a tuple may have a 1-byte header; callers (and the cache) get a plain one.
+	 */
+	return PointerGetDatum(DatumGetArrayTypeP(merchants));
 }
 
 bool

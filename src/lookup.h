@@ -39,7 +39,8 @@ extern bool lookup_team_permissions(const pg_uuid_t *merchant_id, const pg_uuid_
 
 /*
  * The merchants where the user's team permissions (grant & role cap) hold every permission of
- * wanted, as a palloc'd uuid[] Datum in the caller's memory context.
+ * wanted, as a palloc'd uuid[] Datum in the caller's memory context, as of the latest committed
+ * state (so that it may be cached, as keys are).
  */
 extern Datum lookup_user_merchants(const pg_uuid_t *user_id, BilliumPermset wanted);
 

@@ -17,6 +17,7 @@
 #include "utils/guc.h"
 #include "utils/jsonb.h"
 
+#include "cache.h"
 #include "errors.h"
 #include "keys.h"
 #include "lookup.h"
@@ -269,7 +270,18 @@ static Datum
 merchants_holding(const Principal *principal, BilliumPermset wanted, bool listing)
 {
 	if (principal->kind == PRINCIPAL_USER)
-		return lookup_user_merchants(&principal->user_id, wanted);
+	{
+		Datum merchants;
+
+		if (!team_cache_get(&principal->user_id, wanted, &merchants))
+		{
+			uint64 generation = key_cache_generation();
+
+			merchants = lookup_user_merchants(&principal->user_id, wanted);
+			team_cache_put(&principal->user_id, wanted, merchants, generation);
+		}
+		return merchants;
+	}
 	if (principal->kind == PRINCIPAL_API_KEY && (principal->permissions & wanted) == wanted &&
 		!(listing && principal->key_type == BILLIUM_KEY_PUBLIC))
 	{
@@ -330,4 +342,3 @@ billium_public_key_with(PG_FUNCTION_ARGS)
 	*key_id = principal->key_id;
 	PG_RETURN_UUID_P(key_id);
 }
-
