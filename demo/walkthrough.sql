@@ -143,6 +143,78 @@ COMMIT;
 \echo
 \echo '== 18. Every refusal a backend can map without guessing (billium.errors) =='
 SELECT code, http_status, sqlstate FROM errors;
+
+\echo
+\echo '== 19. Row-level security: with no principal, every table is empty, even to a query that forgot to ask =='
+SELECT (SELECT count(*) FROM invoices) AS invoices, (SELECT count(*) FROM merchants) AS merchants,
+       (SELECT count(*) FROM api_keys) AS api_keys;
+
+\echo
+\echo '== 20. The Acme owner issues two invoices; the Globex owner issues one =='
+RESET ROLE;
+INSERT INTO users (id, email) VALUES ('a0000000-0000-0000-0000-000000000003', 'owner@globex.test');
+INSERT INTO team_members (merchant_id, user_id, role)
+	VALUES ('b0000000-0000-0000-0000-000000000002', 'a0000000-0000-0000-0000-000000000003', 'OWNER');
+SET ROLE demo_app;
+BEGIN;
+SELECT kind FROM billium_act_as('a0000000-0000-0000-0000-000000000001');
+INSERT INTO invoices (merchant_id, amount, description) VALUES
+	('b0000000-0000-0000-0000-000000000001', 1200, 'Acme: consulting'),
+	('b0000000-0000-0000-0000-000000000001', 4500, 'Acme: licences');
+COMMIT;
+BEGIN;
+SELECT kind FROM billium_act_as('a0000000-0000-0000-0000-000000000003');
+INSERT INTO invoices (merchant_id, amount, description) VALUES ('b0000000-0000-0000-0000-000000000002', 999, 'Globex: secret project');
+COMMIT;
+
+\echo
+\echo '== 21. The public checkout key creates an invoice; it sees that one only, never the list =='
+BEGIN;
+SELECT set_config('billium.api_key', api_key, true) IS NOT NULL AS key_presented FROM demo_keys WHERE name = 'checkout page';
+INSERT INTO invoices (merchant_id, amount, description) VALUES ('b0000000-0000-0000-0000-000000000001', 250, 'Acme: web checkout');
+SELECT description, amount, created_by_key IS NOT NULL AS created_by_this_key FROM invoices;
+COMMIT;
+
+\echo
+\echo '== 22. The Acme member sees Acme''s invoices and nothing of Globex; deleting is refused silently (0 rows) =='
+BEGIN;
+SELECT kind FROM billium_act_as('a0000000-0000-0000-0000-000000000002');
+SELECT description, amount FROM invoices ORDER BY amount;
+SELECT count(*) AS globex_rows_visible FROM invoices WHERE merchant_id = 'b0000000-0000-0000-0000-000000000002';
+DELETE FROM invoices;
+SELECT count(*) AS acme_invoices_still_there FROM invoices;
+\echo '... and a member may not invite anyone: team:invite is not theirs'
+INSERT INTO team_members (merchant_id, user_id, role)
+	VALUES ('b0000000-0000-0000-0000-000000000001', 'a0000000-0000-0000-0000-000000000003', 'ADMIN');
+ROLLBACK;
+
+\echo
+\echo '== 23. The owner opens a new merchant and reads the audit trail of Acme =='
+BEGIN;
+SELECT kind FROM billium_act_as('a0000000-0000-0000-0000-000000000001');
+SELECT billium_create_merchant('Acme Labs') IS NOT NULL AS opened;
+SELECT m.name, t.role FROM merchants m JOIN team_members t ON t.merchant_id = m.id
+	WHERE t.user_id = 'a0000000-0000-0000-0000-000000000001' ORDER BY 1;
+SELECT category, action, principal_kind FROM audit_log
+	WHERE merchant_id = 'b0000000-0000-0000-0000-000000000001' ORDER BY id;
+COMMIT;
+
+\echo
+\echo '== 24. A table of the application''s own, protected with one call =='
+RESET ROLE;
+CREATE SCHEMA shop;
+CREATE TABLE shop.orders (merchant_id uuid NOT NULL, id bigserial, total bigint,
+	PRIMARY KEY (merchant_id, id));
+GRANT USAGE ON SCHEMA shop TO demo_app;
+GRANT SELECT, INSERT, UPDATE, DELETE ON shop.orders TO demo_app;
+GRANT USAGE ON ALL SEQUENCES IN SCHEMA shop TO demo_app;
+SELECT billium_protect_table('shop.orders', 'invoice');
+SELECT policy FROM billium_protect_policies('shop.orders');
+SET ROLE demo_app;
+BEGIN;
+SELECT set_config('billium.api_key', api_key, true) IS NOT NULL AS key_presented FROM demo_keys WHERE name = 'checkout page';
+INSERT INTO shop.orders (merchant_id, total) VALUES ('b0000000-0000-0000-0000-000000000002', 10);
+ROLLBACK;
 RESET ROLE;
 
 \echo
