@@ -8,6 +8,7 @@
 #include "utils/guc.h"
 
 #include "cache.h"
+#include "errors.h"
 #include "gate.h"
 #include "principal.h"
 
@@ -18,6 +19,7 @@ void _PG_init(void);
 void
 _PG_init(void)
 {
+	errors_init();
 	principal_init();
 	gate_init();
 	key_cache_init();

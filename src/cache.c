@@ -3,10 +3,10 @@
  * and the merchants where a dashboard user holds a permission, so that a policy pays a probe.
  *
  * Correctness rests on the server's invalidation machinery: statement triggers on api_keys,
- * team_members and merchants raise a relcache invalidation, which every backend receives after
- * the writer commits (and the writer itself at its next command, or at abort, where the server
- * replays it locally so nothing derived from a rolled-back write survives).  The callback only
- * empties the table and counts; a lookup that an invalidation overtook is not stored.
+ * team_members, merchants and users raise a relcache invalidation, which every backend receives
+ * after the writer commits (and the writer itself at its next command, or at abort, where the
+ * server replays it locally so nothing derived from a rolled-back write survives).  The callback
+ * only empties the table and counts; a lookup that an invalidation overtook is not stored.
  */
 #include "postgres.h"
 
@@ -29,6 +29,7 @@ typedef struct TeamCacheKey
 {
 	pg_uuid_t user_id;
 	BilliumPermset wanted;
+	bool session; /* with the team's security requirements applied */
 } TeamCacheKey;
 
 typedef struct TeamCacheEntry
@@ -42,7 +43,7 @@ static HTAB *cache = NULL;
 static HTAB *team_cache = NULL;
 static MemoryContext team_context = NULL; /* the team cache and its arrays */
 static uint64 generation = 0;
-static Oid watched_relids[3] = {InvalidOid, InvalidOid, InvalidOid};
+static Oid watched_relids[4] = {InvalidOid, InvalidOid, InvalidOid, InvalidOid};
 
 static void
 cache_reset(void)
@@ -87,6 +88,7 @@ cache_create(void)
 	watched_relids[0] = lookup_extension_relid("api_keys");
 	watched_relids[1] = lookup_extension_relid("team_members");
 	watched_relids[2] = lookup_extension_relid("merchants");
+	watched_relids[3] = lookup_extension_relid("users"); /* factors: security requirements */
 
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.keysize = BILLIUM_KEY_HASH_LEN;
@@ -132,7 +134,7 @@ key_cache_put(const uint8 *hash, const KeyRecord *record, uint64 generation_befo
 }
 
 bool
-team_cache_get(const pg_uuid_t *user_id, BilliumPermset wanted, Datum *merchants)
+team_cache_get(const pg_uuid_t *user_id, BilliumPermset wanted, bool session, Datum *merchants)
 {
 	TeamCacheKey key;
 	TeamCacheEntry *entry;
@@ -142,6 +144,7 @@ team_cache_get(const pg_uuid_t *user_id, BilliumPermset wanted, Datum *merchants
 	memset(&key, 0, sizeof(key));
 	key.user_id = *user_id;
 	key.wanted = wanted;
+	key.session = session;
 	entry = hash_search(team_cache, &key, HASH_FIND, NULL);
 	if (entry == NULL)
 		return false;
@@ -152,7 +155,7 @@ team_cache_get(const pg_uuid_t *user_id, BilliumPermset wanted, Datum *merchants
 }
 
 void
-team_cache_put(const pg_uuid_t *user_id, BilliumPermset wanted, Datum merchants,
+team_cache_put(const pg_uuid_t *user_id, BilliumPermset wanted, bool session, Datum merchants,
 			   uint64 generation_before)
 {
 	TeamCacheKey key;
@@ -180,6 +183,7 @@ team_cache_put(const pg_uuid_t *user_id, BilliumPermset wanted, Datum merchants,
 	memset(&key, 0, sizeof(key));
 	key.user_id = *user_id;
 	key.wanted = wanted;
+	key.session = session;
 	entry = hash_search(team_cache, &key, HASH_ENTER, NULL);
 	entry->merchants =
 		(ArrayType *)MemoryContextAlloc(team_context, VARSIZE(DatumGetPointer(merchants)));

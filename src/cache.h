@@ -24,9 +24,10 @@ extern void key_cache_put(const uint8 *hash, const KeyRecord *record, uint64 gen
  * The merchants (a uuid[] Datum) where the user's team permissions hold every permission of
  * wanted; the same generation rule as keys.  get returns a copy in the caller's memory context.
  */
-extern bool team_cache_get(const pg_uuid_t *user_id, BilliumPermset wanted, Datum *merchants);
-extern void team_cache_put(const pg_uuid_t *user_id, BilliumPermset wanted, Datum merchants,
-						   uint64 generation);
+extern bool team_cache_get(const pg_uuid_t *user_id, BilliumPermset wanted, bool session,
+						   Datum *merchants);
+extern void team_cache_put(const pg_uuid_t *user_id, BilliumPermset wanted, bool session,
+						   Datum merchants, uint64 generation);
 
 extern void key_cache_init(void);
 

@@ -6,6 +6,7 @@
 
 #include "access/htup_details.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
 
@@ -40,7 +41,52 @@ static const BilliumErrorInfo errors[BE_ERROR_COUNT] = {
 							  "the user is not a member of this merchant's team"},
 	[BE_RATE_LIMITED] = {"RATE_LIMITED", 429, SQLSTATE_53400,
 						 "too many requests for this merchant's API keys"},
+	[BE_SESSION_INVALID] = {"SESSION_INVALID", 401, SQLSTATE_28000,
+							"the dashboard session is not valid"},
+	[BE_SESSION_EXPIRED] = {"SESSION_EXPIRED", 401, SQLSTATE_28000,
+							"the dashboard session has expired"},
+	[BE_SECURITY_REQUIREMENT_NOT_MET] = {"SECURITY_REQUIREMENT_NOT_MET", 403, SQLSTATE_42501,
+										 "the team requires security factors this user has not "
+										 "enabled"},
+	[BE_PRINCIPAL_CONFLICT] = {"PRINCIPAL_CONFLICT", 400, SQLSTATE_28000,
+							   "a transaction presents an API key or a dashboard session, not "
+							   "both"},
 };
+
+/* billium.error_style: the server's SQLSTATEs, or PostgREST's PTnnn (which it answers as HTTP nnn).
+ */
+typedef enum ErrorStyle
+{
+	ERROR_STYLE_STANDARD,
+	ERROR_STYLE_POSTGREST
+} ErrorStyle;
+
+static const struct config_enum_entry error_styles[] = {
+	{"standard", ERROR_STYLE_STANDARD, false},
+	{"postgrest", ERROR_STYLE_POSTGREST, false},
+	{NULL, 0, false},
+};
+
+static int error_style = ERROR_STYLE_STANDARD;
+
+void
+errors_init(void)
+{
+	DefineCustomEnumVariable(
+		"billium.error_style", "SQLSTATEs of billium's errors: standard, or PostgREST's PTnnn.",
+		"With postgrest, PostgREST answers with the envelope's HTTP status and "
+		"passes the envelope in details.",
+		&error_style, ERROR_STYLE_STANDARD, error_styles, PGC_SUSET, 0, NULL, NULL, NULL);
+}
+
+static int
+error_sqlstate(const BilliumErrorInfo *info)
+{
+	if (error_style == ERROR_STYLE_POSTGREST)
+		return MAKE_SQLSTATE('P', 'T', '0' + info->http_status / 100,
+							 '0' + info->http_status / 10 % 10, '0' + info->http_status % 10);
+	return info->sqlstate;
+}
 
 void
 billium_json_member(StringInfo buf, const char *name, const char *value)
@@ -73,7 +119,7 @@ billium_raise(BilliumError error, const char *action, const char *extra_json)
 {
 	const BilliumErrorInfo *info = &errors[error];
 
-	ereport(ERROR, errcode(info->sqlstate), errmsg("%s", info->message),
+	ereport(ERROR, errcode(error_sqlstate(info)), errmsg("%s", info->message),
 			errdetail("%s", envelope(info, action, extra_json)));
 	pg_unreachable();
 }

@@ -21,6 +21,10 @@ typedef enum BilliumError
 	BE_MERCHANT_MISMATCH,
 	BE_NOT_A_TEAM_MEMBER,
 	BE_RATE_LIMITED,
+	BE_SESSION_INVALID,
+	BE_SESSION_EXPIRED,
+	BE_SECURITY_REQUIREMENT_NOT_MET,
+	BE_PRINCIPAL_CONFLICT,
 	BE_ERROR_COUNT
 } BilliumError;
 
@@ -31,6 +35,8 @@ typedef enum BilliumError
  */
 extern void billium_raise(BilliumError error, const char *action, const char *extra_json)
 	pg_attribute_noreturn();
+
+extern void errors_init(void);
 
 /* ,"name":"value" with value JSON-escaped, appended to buf. */
 extern void billium_json_member(StringInfo buf, const char *name, const char *value);

@@ -149,20 +149,52 @@ authorize_key(const Principal *principal, const Action *action, const char *name
 		deny_permission(action, name);
 }
 
+/* The required factors a user lacks, in the envelope's fixed order and spelling. */
+static void
+deny_missing_factors(int missing, const char *name)
+{
+	static const struct
+	{
+		int bit;
+		const char *name;
+	} factors[] = {
+		{FACTOR_TFA, "tfa"},
+		{FACTOR_PASSKEY, "passkey"},
+		{FACTOR_GOOGLE_LOGIN, "googleLogin"},
+		{FACTOR_GITHUB_LOGIN, "githubLogin"},
+		{FACTOR_EMAIL_VERIFIED, "emailVerified"},
+	};
+	StringInfoData extra;
+	bool first = true;
+
+	initStringInfo(&extra);
+	appendStringInfoString(&extra, ",\"missing\":[");
+	for (size_t i = 0; i < lengthof(factors); i++)
+		if (missing & factors[i].bit)
+		{
+			appendStringInfo(&extra, "%s\"%s\"", first ? "" : ",", factors[i].name);
+			first = false;
+		}
+	appendStringInfoChar(&extra, ']');
+	billium_raise(BE_SECURITY_REQUIREMENT_NOT_MET, name, extra.data);
+}
+
 static BilliumPermset
 authorize_user(const Principal *principal, const Action *action, const char *name,
 			   const pg_uuid_t *merchant_id)
 {
-	bool on_team;
 	BilliumPermset permissions;
+	int missing;
 
 	if (merchant_id == NULL)
 		ereport(ERROR, errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				errmsg("a dashboard user needs a merchant to be authorized on"),
 				errhint("Pass the merchant_id the request is for."));
-	permissions = principal_permissions_on(principal, merchant_id, &on_team);
-	if (!on_team)
+	if (!principal_team_access(principal, merchant_id, &permissions, &missing))
 		billium_raise(BE_NOT_A_TEAM_MEMBER, name, NULL);
+	/* The team's security requirements bind dashboard sessions only, never API keys. */
+	if (missing != 0)
+		deny_missing_factors(missing, name);
 	if ((permissions & action->required) != action->required)
 		deny_permission(action, name);
 	return permissions;

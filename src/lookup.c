@@ -32,17 +32,38 @@
 	"   AND tm.user_id OPERATOR(pg_catalog.=) k.created_by"                                        \
 	" WHERE k.key_hash OPERATOR(pg_catalog.=) $1"
 
+/* The team grant, and the factors the merchant requires that the user lacks (bits, as lookup.h). */
 #define TEAM_QUERY                                                                                 \
-	"SELECT tm.permissions OPERATOR(billium.&) billium.billium_role_cap(tm.role)"                  \
+	"SELECT tm.permissions OPERATOR(billium.&) billium.billium_role_cap(tm.role),"                 \
+	"       (CASE WHEN m.enforce_tfa AND NOT u.tfa_enabled THEN 1 ELSE 0 END)"                     \
+	"       OPERATOR(pg_catalog.|) (CASE WHEN m.enforce_passkey AND NOT u.passkey_enabled"         \
+	"                                    THEN 2 ELSE 0 END)"                                       \
+	"       OPERATOR(pg_catalog.|) (CASE WHEN m.enforce_google_login AND NOT u.google_linked"      \
+	"                                    THEN 4 ELSE 0 END)"                                       \
+	"       OPERATOR(pg_catalog.|) (CASE WHEN m.enforce_github_login AND NOT u.github_linked"      \
+	"                                    THEN 8 ELSE 0 END)"                                       \
+	"       OPERATOR(pg_catalog.|) (CASE WHEN m.enforce_email_verified AND NOT u.email_verified"   \
+	"                                    THEN 16 ELSE 0 END)"                                      \
 	"  FROM billium.team_members tm"                                                               \
+	"  JOIN billium.merchants m ON m.id OPERATOR(pg_catalog.=) tm.merchant_id"                     \
+	"  JOIN billium.users u ON u.id OPERATOR(pg_catalog.=) tm.user_id"                             \
 	" WHERE tm.merchant_id OPERATOR(pg_catalog.=) $1 AND tm.user_id OPERATOR(pg_catalog.=) $2"
 
+/* For a session ($3), only merchants whose security requirements the user meets: no rows elsewhere.
+ */
 #define USER_MERCHANTS_QUERY                                                                       \
 	"SELECT COALESCE(pg_catalog.array_agg(tm.merchant_id), '{}'::pg_catalog.uuid[])"               \
 	"  FROM billium.team_members tm"                                                               \
+	"  JOIN billium.merchants m ON m.id OPERATOR(pg_catalog.=) tm.merchant_id"                     \
+	"  JOIN billium.users u ON u.id OPERATOR(pg_catalog.=) tm.user_id"                             \
 	" WHERE tm.user_id OPERATOR(pg_catalog.=) $1"                                                  \
 	"   AND (tm.permissions OPERATOR(billium.&) billium.billium_role_cap(tm.role))"                \
-	"       OPERATOR(billium.@>) $2"
+	"       OPERATOR(billium.@>) $2"                                                               \
+	"   AND (NOT $3 OR ((u.tfa_enabled OR NOT m.enforce_tfa)"                                      \
+	"                AND (u.passkey_enabled OR NOT m.enforce_passkey)"                             \
+	"                AND (u.google_linked OR NOT m.enforce_google_login)"                          \
+	"                AND (u.github_linked OR NOT m.enforce_github_login)"                          \
+	"                AND (u.email_verified OR NOT m.enforce_email_verified)))"
 
 #define USER_QUERY "SELECT 1 FROM billium.users u WHERE u.id OPERATOR(pg_catalog.=) $1"
 
@@ -175,8 +196,8 @@ lookup_key(const uint8 *hash, KeyRecord *record)
 }
 
 bool
-lookup_team_permissions(const pg_uuid_t *merchant_id, const pg_uuid_t *user_id,
-						BilliumPermset *permissions)
+lookup_team_access(const pg_uuid_t *merchant_id, const pg_uuid_t *user_id,
+				   BilliumPermset *permissions, int *missing_factors)
 {
 	Oid argtypes[2] = {UUIDOID, UUIDOID};
 	Datum values[2] = {UUIDPGetDatum((pg_uuid_t *)merchant_id),
@@ -186,16 +207,23 @@ lookup_team_permissions(const pg_uuid_t *merchant_id, const pg_uuid_t *user_id,
 	SPI_connect();
 	found = run_as_owner(prepared(&team_plan, TEAM_QUERY, 2, argtypes), values);
 	if (found)
+	{
+		bool isnull;
+
 		*permissions = column_permset(1);
+		*missing_factors =
+			DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	}
 	SPI_finish();
 	return found;
 }
 
 Datum
-lookup_user_merchants(const pg_uuid_t *user_id, BilliumPermset wanted)
+lookup_user_merchants(const pg_uuid_t *user_id, BilliumPermset wanted, bool session)
 {
-	Oid argtypes[2] = {UUIDOID, InvalidOid};
-	Datum values[2] = {UUIDPGetDatum((pg_uuid_t *)user_id), PermsetGetDatum(wanted)};
+	Oid argtypes[3] = {UUIDOID, InvalidOid, BOOLOID};
+	Datum values[3] = {UUIDPGetDatum((pg_uuid_t *)user_id), PermsetGetDatum(wanted),
+					   BoolGetDatum(session)};
 	Datum merchants;
 	bool isnull;
 
@@ -203,7 +231,7 @@ lookup_user_merchants(const pg_uuid_t *user_id, BilliumPermset wanted)
 	argtypes[1] = GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid, CStringGetDatum("billium_permset"),
 								  ObjectIdGetDatum(get_namespace_oid("billium", false)));
 	SPI_connect();
-	run_as_owner_with(prepared(&user_merchants_plan, USER_MERCHANTS_QUERY, 2, argtypes), values,
+	run_as_owner_with(prepared(&user_merchants_plan, USER_MERCHANTS_QUERY, 3, argtypes), values,
 					  GetLatestSnapshot());
 	merchants = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	merchants = SPI_datumTransfer(merchants, false, -1);

@@ -33,16 +33,27 @@ typedef struct KeyRecord
  */
 extern bool lookup_key(const uint8 *hash, KeyRecord *record);
 
-/* The user's permissions on the merchant (grant & role cap); false when not on the team. */
-extern bool lookup_team_permissions(const pg_uuid_t *merchant_id, const pg_uuid_t *user_id,
-									BilliumPermset *permissions);
+/* The team security factors, in the order the error envelope lists them. */
+#define FACTOR_TFA			  (1 << 0)
+#define FACTOR_PASSKEY		  (1 << 1)
+#define FACTOR_GOOGLE_LOGIN	  (1 << 2)
+#define FACTOR_GITHUB_LOGIN	  (1 << 3)
+#define FACTOR_EMAIL_VERIFIED (1 << 4)
+
+/*
+ * The user's permissions on the merchant (grant & role cap) and the factors the merchant requires
+ * that the user has not enabled; false when the user is not on the team.
+ */
+extern bool lookup_team_access(const pg_uuid_t *merchant_id, const pg_uuid_t *user_id,
+							   BilliumPermset *permissions, int *missing_factors);
 
 /*
  * The merchants where the user's team permissions (grant & role cap) hold every permission of
- * wanted, as a palloc'd uuid[] Datum in the caller's memory context, as of the latest committed
- * state (so that it may be cached, as keys are).
+ * wanted (and, for a session, whose security requirements the user meets), as a palloc'd uuid[]
+ * Datum in the caller's memory context, as of the latest committed state (so that it may be cached,
+ * as keys are).
  */
-extern Datum lookup_user_merchants(const pg_uuid_t *user_id, BilliumPermset wanted);
+extern Datum lookup_user_merchants(const pg_uuid_t *user_id, BilliumPermset wanted, bool session);
 
 /* Does the dashboard user exist? */
 extern bool lookup_user_exists(const pg_uuid_t *user_id);

@@ -22,6 +22,7 @@
 #include "keys.h"
 #include "lookup.h"
 #include "principal.h"
+#include "session.h"
 
 static char *api_key_setting = NULL;
 
@@ -37,6 +38,7 @@ static CommandId team_cache_command;
 static pg_uuid_t team_cache_merchant;
 static bool team_cache_on_team;
 static BilliumPermset team_cache_permissions;
+static int team_cache_missing;
 
 static void
 forget_principal(void)
@@ -79,6 +81,7 @@ principal_init(void)
 		&api_key_setting, "", PGC_USERSET,
 		GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE | GUC_DISALLOW_IN_FILE, NULL, assign_api_key, NULL);
 	RegisterXactCallback(principal_xact_callback, NULL);
+	session_init(forget_principal);
 }
 
 /* The x-api-key entry of PostgREST's request.headers, or NULL. */
@@ -116,17 +119,53 @@ become_key(const char *key, size_t len, const char *action)
 	resolved = true;
 }
 
+/* session: a dashboard session, bound by the team's security requirements; billium_act_as is not.
+ */
+static void
+become_user(const pg_uuid_t *user_id, bool session)
+{
+	forget_principal();
+	current.kind = PRINCIPAL_USER;
+	current.user_id = *user_id;
+	current.session = session;
+	resolved = true;
+}
+
+static void
+become_session(const char *token, const char *action)
+{
+	pg_uuid_t user_id;
+
+	session_verify(token, strlen(token), action, &user_id);
+	become_user(&user_id, true);
+}
+
+/*
+ * Where a transaction's caller comes from: a key (billium.api_key, or PostgREST's x-api-key
+ * header) or a dashboard session (billium.session, or PostgREST's verified claims when trusted).
+ * Both at once is refused: a transaction carries at most one principal.
+ */
 const Principal *
 principal_current(const char *action)
 {
 	if (!resolved)
 	{
-		char *header_key;
+		const char *key = api_key_setting != NULL && api_key_setting[0] != '\0'
+							  ? api_key_setting
+							  : request_header_key();
+		const char *token = session_setting_token();
+		pg_uuid_t claims_user;
+		bool has_key = key != NULL && key[0] != '\0';
+		bool has_claims = token == NULL && session_trusted_claims_user(&claims_user);
 
-		if (api_key_setting != NULL && api_key_setting[0] != '\0')
-			become_key(api_key_setting, strlen(api_key_setting), action);
-		else if ((header_key = request_header_key()) != NULL && header_key[0] != '\0')
-			become_key(header_key, strlen(header_key), action);
+		if (has_key && (token != NULL || has_claims))
+			billium_raise(BE_PRINCIPAL_CONFLICT, action, NULL);
+		if (has_key)
+			become_key(key, strlen(key), action);
+		else if (token != NULL)
+			become_session(token, action);
+		else if (has_claims)
+			become_user(&claims_user, true);
 		else
 		{
 			forget_principal();
@@ -136,33 +175,51 @@ principal_current(const char *action)
 	return &current;
 }
 
-BilliumPermset
-principal_permissions_on(const Principal *principal, const pg_uuid_t *merchant_id, bool *on_team)
+bool
+principal_team_access(const Principal *principal, const pg_uuid_t *merchant_id,
+					  BilliumPermset *permissions, int *missing_factors)
 {
-	*on_team = false;
+	*permissions = 0;
+	*missing_factors = 0;
 	if (merchant_id == NULL)
-		return 0;
+		return false;
 	switch (principal->kind)
 	{
 		case PRINCIPAL_API_KEY:
-			*on_team = memcmp(&principal->merchant_id, merchant_id, sizeof(pg_uuid_t)) == 0;
-			return *on_team ? principal->permissions : 0;
+			if (memcmp(&principal->merchant_id, merchant_id, sizeof(pg_uuid_t)) != 0)
+				return false;
+			*permissions = principal->permissions;
+			return true;
 		case PRINCIPAL_USER:
 			if (!team_cache_valid || team_cache_command != GetCurrentCommandId(false) ||
 				memcmp(&team_cache_merchant, merchant_id, sizeof(pg_uuid_t)) != 0)
 			{
-				team_cache_on_team = lookup_team_permissions(merchant_id, &principal->user_id,
-															 &team_cache_permissions);
+				team_cache_on_team = lookup_team_access(
+					merchant_id, &principal->user_id, &team_cache_permissions, &team_cache_missing);
 				team_cache_merchant = *merchant_id;
 				team_cache_command = GetCurrentCommandId(false);
 				team_cache_valid = true;
 			}
-			*on_team = team_cache_on_team;
-			return team_cache_on_team ? team_cache_permissions : 0;
+			if (!team_cache_on_team)
+				return false;
+			*permissions = team_cache_permissions;
+			*missing_factors = principal->session ? team_cache_missing : 0;
+			return true;
 		case PRINCIPAL_NONE:
 			break;
 	}
-	return 0;
+	return false;
+}
+
+BilliumPermset
+principal_permissions_on(const Principal *principal, const pg_uuid_t *merchant_id, bool *on_team)
+{
+	BilliumPermset permissions;
+	int missing;
+
+	*on_team = principal_team_access(principal, merchant_id, &permissions, &missing);
+	/* A session that misses a required factor may do nothing there, as the policies see it. */
+	return *on_team && missing == 0 ? permissions : 0;
 }
 
 Datum
@@ -229,6 +286,17 @@ billium_authenticate(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(principal_datum(fcinfo, &current, NULL, NULL));
 }
 
+/* billium_authenticate_session(jwt): verify a dashboard session and make its user the principal. */
+PG_FUNCTION_INFO_V1(billium_authenticate_session);
+Datum
+billium_authenticate_session(PG_FUNCTION_ARGS)
+{
+	text *token = PG_GETARG_TEXT_PP(0);
+
+	become_session(text_to_cstring(token), NULL);
+	PG_RETURN_DATUM(principal_datum(fcinfo, &current, NULL, NULL));
+}
+
 /* billium_principal_permissions(merchant): what this transaction's caller may do there. */
 PG_FUNCTION_INFO_V1(billium_principal_permissions);
 Datum
@@ -258,10 +326,7 @@ billium_act_as(PG_FUNCTION_ARGS)
 		ereport(ERROR, errcode(ERRCODE_NO_DATA_FOUND),
 				errmsg("dashboard user %s does not exist",
 					   DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(user_id)))));
-	forget_principal();
-	current.kind = PRINCIPAL_USER;
-	current.user_id = *user_id;
-	resolved = true;
+	become_user(user_id, false);
 	PG_RETURN_DATUM(principal_datum(fcinfo, &current, NULL, NULL));
 }
 
@@ -273,12 +338,12 @@ merchants_holding(const Principal *principal, BilliumPermset wanted, bool listin
 	{
 		Datum merchants;
 
-		if (!team_cache_get(&principal->user_id, wanted, &merchants))
+		if (!team_cache_get(&principal->user_id, wanted, principal->session, &merchants))
 		{
 			uint64 generation = key_cache_generation();
 
-			merchants = lookup_user_merchants(&principal->user_id, wanted);
-			team_cache_put(&principal->user_id, wanted, merchants, generation);
+			merchants = lookup_user_merchants(&principal->user_id, wanted, principal->session);
+			team_cache_put(&principal->user_id, wanted, principal->session, merchants, generation);
 		}
 		return merchants;
 	}

@@ -25,6 +25,7 @@ typedef struct Principal
 {
 	PrincipalKind kind;
 	pg_uuid_t user_id; /* the user, or the key's creator */
+	bool session;	   /* a dashboard session (JWT or trusted claims): bound by team requirements */
 	/* API keys only: */
 	pg_uuid_t key_id;
 	pg_uuid_t merchant_id;
@@ -37,10 +38,19 @@ extern const Principal *principal_current(const char *action);
 
 /*
  * What the principal may do on the merchant: a key's permissions on its own merchant, a user's
- * team permissions; *on_team says whether a user is on that team.
+ * team permissions (none while a required factor is missing); *on_team says whether a user is
+ * on that team.
  */
 extern BilliumPermset principal_permissions_on(const Principal *principal,
 											   const pg_uuid_t *merchant_id, bool *on_team);
+
+/*
+ * The principal's standing on the merchant: false when not on its team (or another merchant's
+ * key); else its permissions there and, for a user, the required factors it lacks
+ * (FACTOR_* bits of lookup.h).
+ */
+extern bool principal_team_access(const Principal *principal, const pg_uuid_t *merchant_id,
+								  BilliumPermset *permissions, int *missing_factors);
 
 /* The principal as a billium_principal row; merchant and permissions may override a user's. */
 extern Datum principal_datum(FunctionCallInfo fcinfo, const Principal *principal,
