@@ -218,4 +218,78 @@ ROLLBACK;
 RESET ROLE;
 
 \echo
+\echo '== 25. Dashboard sessions: a signed token (HS256) identifies the user of a transaction =='
+RESET ROLE;
+CREATE EXTENSION IF NOT EXISTS pgcrypto;
+-- The demo signs its own tokens; a real deployment's login service does, with the same secret.
+CREATE FUNCTION public.demo_session(user_id uuid, expires_in interval DEFAULT '10 minutes',
+		alg text DEFAULT 'HS256') RETURNS text LANGUAGE sql AS $$
+	WITH parts AS (
+		SELECT rtrim(translate(encode(convert_to(jsonb_build_object('alg', alg, 'typ', 'JWT')::text, 'UTF8'), 'base64'), E'+/\n', '-_'), '=')
+			|| '.' || rtrim(translate(encode(convert_to(jsonb_build_object('sub', user_id,
+				'exp', extract(epoch FROM now() + expires_in)::bigint)::text, 'UTF8'), 'base64'), E'+/\n', '-_'), '=') AS signed)
+	SELECT signed || '.' || rtrim(translate(encode(hmac(signed, 'demo-secret', 'sha256'), 'base64'), E'+/\n', '-_'), '=')
+	FROM parts
+$$;
+GRANT EXECUTE ON FUNCTION public.demo_session(uuid, interval, text) TO demo_app;
+SET billium.jwt_secret = 'demo-secret';   -- superuser-only; the application role can never read it
+SET ROLE demo_app;
+SHOW billium.jwt_secret;
+BEGIN;
+SELECT set_config('billium.session', demo_session('a0000000-0000-0000-0000-000000000002'), true) IS NOT NULL AS session_presented;
+SELECT kind, user_id FROM billium_authorize('invoices.list', 'b0000000-0000-0000-0000-000000000001');
+COMMIT;
+
+\echo
+\echo '== 26. Expired, unsigned (alg none) or forged tokens: 401, and the token is never echoed =='
+BEGIN;
+SELECT set_config('billium.session', demo_session('a0000000-0000-0000-0000-000000000002', '-1 hour'), true) IS NOT NULL AS session_presented;
+SELECT billium_authorize('invoices.list', 'b0000000-0000-0000-0000-000000000001');
+ROLLBACK;
+BEGIN;
+SELECT set_config('billium.session', demo_session('a0000000-0000-0000-0000-000000000002', '1 hour', 'none'), true) IS NOT NULL AS session_presented;
+SELECT billium_authorize('invoices.list', 'b0000000-0000-0000-0000-000000000001');
+ROLLBACK;
+
+\echo
+\echo '== 27. The owner requires two-factor authentication; the member has not enabled it =='
+BEGIN;
+SELECT set_config('billium.session', demo_session('a0000000-0000-0000-0000-000000000001'), true) IS NOT NULL AS owner_session;
+UPDATE merchants SET enforce_tfa = true WHERE id = 'b0000000-0000-0000-0000-000000000001';
+COMMIT;
+BEGIN;
+SELECT set_config('billium.session', demo_session('a0000000-0000-0000-0000-000000000002'), true) IS NOT NULL AS member_session;
+SELECT billium_authorize('invoices.list', 'b0000000-0000-0000-0000-000000000001');
+ROLLBACK;
+BEGIN;
+SELECT set_config('billium.session', demo_session('a0000000-0000-0000-0000-000000000002'), true) IS NOT NULL AS member_session;
+SELECT count(*) AS acme_invoices_visible FROM invoices;
+COMMIT;
+\echo '... an API key of the same merchant is never subject to the requirement'
+BEGIN;
+SELECT set_config('billium.api_key', api_key, true) IS NOT NULL AS key_presented FROM demo_keys WHERE name = 'checkout page';
+SELECT kind FROM billium_authorize('invoices.create', 'b0000000-0000-0000-0000-000000000001');
+COMMIT;
+
+\echo
+\echo '== 28. The member enables 2FA; their next transaction gets through =='
+RESET ROLE;
+UPDATE users SET tfa_enabled = true WHERE id = 'a0000000-0000-0000-0000-000000000002';
+SET ROLE demo_app;
+BEGIN;
+SELECT set_config('billium.session', demo_session('a0000000-0000-0000-0000-000000000002'), true) IS NOT NULL AS member_session;
+SELECT kind FROM billium_authorize('invoices.list', 'b0000000-0000-0000-0000-000000000001');
+SELECT count(*) AS acme_invoices_visible FROM invoices;
+COMMIT;
+
+\echo
+\echo '== 29. A key and a session in one transaction: refused =='
+BEGIN;
+SELECT set_config('billium.session', demo_session('a0000000-0000-0000-0000-000000000002'), true) IS NOT NULL AS member_session;
+SELECT set_config('billium.api_key', api_key, true) IS NOT NULL AS key_presented FROM demo_keys WHERE name = 'checkout page';
+SELECT billium_authorize('invoices.list', 'b0000000-0000-0000-0000-000000000001');
+ROLLBACK;
+RESET ROLE;
+
+\echo
 \echo 'End of the walk-through.'
