@@ -140,6 +140,24 @@ become_session(const char *token, const char *action)
 	become_user(&user_id, true);
 }
 
+/* The key this transaction presents (billium.api_key, or PostgREST's x-api-key), or NULL. */
+static const char *
+presented_key(void)
+{
+	const char *key = api_key_setting != NULL && api_key_setting[0] != '\0' ? api_key_setting
+																			: request_header_key();
+
+	return key != NULL && key[0] != '\0' ? key : NULL;
+}
+
+/* Does this transaction present a session (billium.session, or trusted claims naming a user)? */
+static bool
+presented_session(const char **token, pg_uuid_t *claims_user)
+{
+	*token = session_setting_token();
+	return *token != NULL || session_trusted_claims_user(claims_user);
+}
+
 /*
  * Where a transaction's caller comes from: a key (billium.api_key, or PostgREST's x-api-key
  * header) or a dashboard session (billium.session, or PostgREST's verified claims when trusted).
@@ -150,21 +168,18 @@ principal_current(const char *action)
 {
 	if (!resolved)
 	{
-		const char *key = api_key_setting != NULL && api_key_setting[0] != '\0'
-							  ? api_key_setting
-							  : request_header_key();
-		const char *token = session_setting_token();
+		const char *key = presented_key();
+		const char *token;
 		pg_uuid_t claims_user;
-		bool has_key = key != NULL && key[0] != '\0';
-		bool has_claims = token == NULL && session_trusted_claims_user(&claims_user);
+		bool has_session = presented_session(&token, &claims_user);
 
-		if (has_key && (token != NULL || has_claims))
+		if (key != NULL && has_session)
 			billium_raise(BE_PRINCIPAL_CONFLICT, action, NULL);
-		if (has_key)
+		if (key != NULL)
 			become_key(key, strlen(key), action);
 		else if (token != NULL)
 			become_session(token, action);
-		else if (has_claims)
+		else if (has_session)
 			become_user(&claims_user, true);
 		else
 		{
@@ -281,7 +296,12 @@ Datum
 billium_authenticate(PG_FUNCTION_ARGS)
 {
 	text *key = PG_GETARG_TEXT_PP(0);
+	const char *token;
+	pg_uuid_t claims_user;
 
+	/* The same rule as a key set in the settings: never a key and a session together. */
+	if (presented_session(&token, &claims_user))
+		billium_raise(BE_PRINCIPAL_CONFLICT, NULL, NULL);
 	become_key(VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key), NULL);
 	PG_RETURN_DATUM(principal_datum(fcinfo, &current, NULL, NULL));
 }
@@ -293,6 +313,8 @@ billium_authenticate_session(PG_FUNCTION_ARGS)
 {
 	text *token = PG_GETARG_TEXT_PP(0);
 
+	if (presented_key() != NULL)
+		billium_raise(BE_PRINCIPAL_CONFLICT, NULL, NULL);
 	become_session(text_to_cstring(token), NULL);
 	PG_RETURN_DATUM(principal_datum(fcinfo, &current, NULL, NULL));
 }

@@ -153,8 +153,8 @@ member_seconds(Jsonb *json, const char *name, double *seconds)
 
 	if (value == NULL || value->type != jbvNumeric)
 		return false;
-	*seconds =
-		DatumGetFloat8(DirectFunctionCall1(numeric_float8, NumericGetDatum(value->val.numeric)));
+	*seconds = DatumGetFloat8(
+		DirectFunctionCall1(numeric_float8_no_overflow, NumericGetDatum(value->val.numeric)));
 	return true;
 }
 
@@ -469,6 +469,9 @@ session_trusted_claims_user(pg_uuid_t *user_id)
 	text = GetConfigOption("request.jwt.claims", true, false);
 	if (text == NULL || text[0] == '\0' ||
 		(claims = session_json_object(text, strlen(text))) == NULL)
+		return false;
+	/* Claims without a subject are an anonymous request (PostgREST's anon role): no session. */
+	if (member(claims, "sub") == NULL)
 		return false;
 	if (!parse_uuid(member_string(claims, "sub"), user_id) || !lookup_user_exists(user_id))
 		billium_raise(BE_SESSION_INVALID, NULL, NULL);
