@@ -11,6 +11,7 @@
 #include "errors.h"
 #include "gate.h"
 #include "principal.h"
+#include "ratelimit.h"
 
 PG_MODULE_MAGIC;
 
@@ -23,6 +24,7 @@ _PG_init(void)
 	principal_init();
 	gate_init();
 	key_cache_init();
+	ratelimit_init();
 #if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("billium");
 #else

@@ -261,3 +261,42 @@ lookup_extension_relid(const char *relname)
 
 	return OidIsValid(nspid) ? get_relname_relid(relname, nspid) : InvalidOid;
 }
+
+/* The merchant's own rate limit (billium--0.5.0): rate_limit and rate_burst, either null. */
+#define MERCHANT_RATE_QUERY                                                                        \
+	"SELECT m.rate_limit, m.rate_burst FROM billium.merchants m"                                   \
+	" WHERE m.id OPERATOR(pg_catalog.=) $1"
+
+static SPIPlanPtr merchant_rate_plan;
+
+bool
+lookup_merchant_rate(const pg_uuid_t *merchant_id, double *rate, int32 *burst)
+{
+	Oid argtypes[1] = {UUIDOID};
+	Datum values[1] = {UUIDPGetDatum((pg_uuid_t *)merchant_id)};
+	Oid relid = lookup_extension_relid("merchants");
+	bool found;
+
+	*rate = -1;
+	*burst = -1;
+	/* Before the 0.5.0 upgrade the columns do not exist: no merchant has its own limit. */
+	if (!OidIsValid(relid) || get_attnum(relid, "rate_limit") == InvalidAttrNumber ||
+		get_attnum(relid, "rate_burst") == InvalidAttrNumber)
+		return false;
+	SPI_connect();
+	found = run_as_owner_with(prepared(&merchant_rate_plan, MERCHANT_RATE_QUERY, 1, argtypes),
+							  values, GetLatestSnapshot());
+	if (found)
+	{
+		bool isnull;
+		Datum value = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+		if (!isnull)
+			*rate = DatumGetFloat4(value);
+		value = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+		if (!isnull)
+			*burst = DatumGetInt32(value);
+	}
+	SPI_finish();
+	return found && (*rate >= 0 || *burst > 0);
+}

@@ -61,4 +61,10 @@ extern bool lookup_user_exists(const pg_uuid_t *user_id);
 /* The OID of a relation in the extension's schema, or InvalidOid. */
 extern Oid lookup_extension_relid(const char *relname);
 
+/*
+ * The merchant's own rate limit: *rate (req/s; -1 when null) and *burst (-1 when null), as of the
+ * latest committed state; false when it has neither (or the columns predate 0.5.0).
+ */
+extern bool lookup_merchant_rate(const pg_uuid_t *merchant_id, double *rate, int32 *burst);
+
 #endif

@@ -22,6 +22,7 @@
 #include "keys.h"
 #include "lookup.h"
 #include "principal.h"
+#include "ratelimit.h"
 #include "session.h"
 
 static char *api_key_setting = NULL;
@@ -109,6 +110,7 @@ become_key(const char *key, size_t len, const char *action)
 	KeyRecord record;
 
 	key_verify(key, len, action, &record);
+	ratelimit_charge(&record, action); /* 429 when the bucket is empty */
 	forget_principal();
 	current.kind = PRINCIPAL_API_KEY;
 	current.key_id = record.key_id;
