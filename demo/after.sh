@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+#
+# After the SQL walk-through: the same database served over HTTP by the reference gateway
+# (examples/gateway), and the spec's requests made with curl, each printed with its answer.
+# Run by scripts/demo.sh with the cluster's PG* variables (a superuser) and PGDATABASE=billium_demo.
+# Keys are printed shortened to their first 8 characters, never whole.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=examples/gateway/gateway.sh
+source "$ROOT/examples/gateway/gateway.sh"
+
+DB=${BILLIUM_DEMO_DB:-${PGDATABASE:-billium_demo}}
+ACME=b0000000-0000-0000-0000-000000000001
+ACME_OWNER=a0000000-0000-0000-0000-000000000001
+WORK=$(mktemp -d /tmp/billium_demo_gateway.XXXXXX)
+RATE_LIMITED=0
+
+cleanup() {
+    gateway_stop
+    # Leave no limit behind on Acme for whoever keeps the cluster (BILLIUM_KEEP=1) to poke at.
+    if ((RATE_LIMITED)); then
+        gateway_psql -d "$DB" -c "UPDATE billium.merchants SET rate_limit = NULL, rate_burst = NULL
+            WHERE id = '$ACME'" >/dev/null 2>&1 || true
+    fi
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+say() { printf '\n== %s ==\n' "$*"; }
+
+# --- setup: node, the gateway's role, fresh keys ---------------------------------------------
+
+gateway_ensure_tools curl
+gateway_install_deps
+gateway_update_extension "$DB" >/dev/null
+JWT_SECRET=$(node -e 'process.stdout.write(require("crypto").randomBytes(32).toString("hex"))')
+gateway_setup_role "$DB" "$JWT_SECRET"
+HAS_LIMITER=$(gateway_psql -d "$DB" -At -c "SELECT count(*) FROM pg_attribute
+    WHERE attrelid = 'billium.merchants'::regclass AND attname = 'rate_limit' AND NOT attisdropped")
+
+# The walk-through's keys lived in a temp table, gone now: the owner mints two more.  A new hire
+# joins as VIEWER without 2FA; Acme requires it (the walk-through's step 27 turned it on; if not,
+# the owner turns it on here, through a dashboard session as it must).
+OWNER_TOKEN=$(BILLIUM_JWT_SECRET=$JWT_SECRET node "$GATEWAY_DIR/sign-session.js" "$ACME_OWNER")
+IFS='|' read -r SK PK NEWHIRE < <(gateway_psql -d "$DB" -At -v m="$ACME" -v owner="$ACME_OWNER" \
+    -v secret="$JWT_SECRET" -v owner_token="$OWNER_TOKEN" <<'SQL'
+INSERT INTO billium.users (email) VALUES ('newhire@acme.test') ON CONFLICT (email) DO NOTHING;
+SELECT id AS newhire FROM billium.users WHERE email = 'newhire@acme.test' \gset
+INSERT INTO billium.team_members (merchant_id, user_id, role) VALUES (:'m', :'newhire', 'VIEWER')
+    ON CONFLICT DO NOTHING;
+SELECT NOT enforce_tfa AS turn_on FROM billium.merchants WHERE id = :'m' \gset
+\if :turn_on
+BEGIN;
+SET LOCAL billium.jwt_secret = :'secret';
+SELECT set_config('billium.session', :'owner_token', true) IS NOT NULL AS presented \gset
+UPDATE billium.merchants SET enforce_tfa = true WHERE id = :'m';
+COMMIT;
+\endif
+BEGIN;
+SELECT billium.billium_act_as(:'owner') IS NOT NULL AS acting \gset
+SELECT api_key AS sk FROM billium.billium_create_api_key(:'m', 'sk',
+    '{invoice:*,product:view,webhook:*,team:view}', 'gateway demo server') \gset
+SELECT api_key AS pk FROM billium.billium_create_api_key(:'m', 'pk',
+    '{invoice:create,invoice:view,product:view}', 'gateway demo checkout') \gset
+COMMIT;
+SELECT :'sk' || '|' || :'pk' || '|' || :'newhire';
+SQL
+)
+NEWHIRE_TOKEN=$(BILLIUM_JWT_SECRET=$JWT_SECRET node "$GATEWAY_DIR/sign-session.js" "$NEWHIRE")
+
+gateway_start "$DB" "$WORK/gateway.log"
+BASE=/api/v1/merchants/merchant/$ACME
+cat <<EOF
+The reference gateway (examples/gateway/server.js, Node.js with the pg package) now serves
+$DB at $GATEWAY_URL, logged in as $GATEWAY_ROLE, an ordinary role granted billium_api.
+Per request: BEGIN; the x-api-key (or bearer session) as a bind parameter for this transaction
+only; billium_authorize(action, merchant from the path); the query under row-level security;
+COMMIT.  A refusal is the database's JSON envelope, sent on untouched with its HTTP status.
+The Acme owner minted a secret key ${SK:0:8}... and a public key ${PK:0:8}... for this part.
+EOF
+
+# request METHOD PATH [x-api-key VALUE | bearer TOKEN | -] [JSON body]: print the request (secrets
+# shortened), make it with curl, print the status line (and Retry-After) and the JSON body.
+request() {
+    local method=$1 path=$2 kind=${3:--} secret=${4:-} body=${5:-} shown=() args=()
+    case $kind in
+    x-api-key)
+        args+=(-H "x-api-key: $secret")
+        shown+=("-H 'x-api-key: ${secret:0:8}...'")
+        ;;
+    bearer)
+        args+=(-H "authorization: Bearer $secret")
+        shown+=("-H 'authorization: Bearer ${secret:0:8}...'")
+        ;;
+    esac
+    if [[ -n $body ]]; then
+        args+=(-H 'content-type: application/json' -d "$body")
+        shown+=("-H 'content-type: application/json' -d '$body'")
+    fi
+    printf '\n$ curl -X %s %s%s' "$method" "$GATEWAY_URL" "$path"
+    ((${#shown[@]} == 0)) || printf ' \\\n    %s' "${shown[@]}"
+    echo
+    curl -sS -X "$method" "${args[@]}" -D "$WORK/headers" -o "$WORK/body" "$GATEWAY_URL$path"
+    head -n1 "$WORK/headers" | tr -d '\r'
+    grep -i '^retry-after:' "$WORK/headers" | tr -d '\r' || true
+    # One array element per line, so a list stays readable.
+    node -e 'const v = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+        console.log(Array.isArray(v) ? (v.length ? "[\n  " + v.map((x) => JSON.stringify(x)).join(",\n  ") + "\n]" : "[]") : JSON.stringify(v));' \
+        "$WORK/body"
+}
+
+say "1. The spec's first request: list Acme's invoices with the secret key (200)"
+request GET "$BASE/invoices" x-api-key "$SK"
+
+say "2. The public key creates an invoice at checkout (201)"
+request POST "$BASE/invoices" x-api-key "$PK" '{"amount":990,"currency":"usd","description":"Acme: gateway checkout"}'
+INVOICE=$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).id)' "$WORK/body")
+
+say "3. ... and retrieves it, but may not list: 403 SECRET_KEY_REQUIRED"
+request GET "$BASE/invoices/$INVOICE" x-api-key "$PK"
+request GET "$BASE/invoices" x-api-key "$PK"
+
+say "4. No key, and a malformed key: 401 (the key is never echoed back)"
+request GET "$BASE/invoices"
+request GET "$BASE/invoices" x-api-key "sk_live_not-a-real-key"
+
+say "5. The secret key cancels the checkout invoice (200)"
+request POST "$BASE/invoices/$INVOICE/cancel" x-api-key "$SK"
+
+say "6. A dashboard session of a new hire without 2FA, on a team that requires it: 403 with the missing factors"
+request GET "$BASE/invoices" bearer "$NEWHIRE_TOKEN"
+
+say "7. Rate limits: all of a merchant's keys share one bucket"
+if [[ $HAS_LIMITER == 1 ]]; then
+    echo "(as the superuser: UPDATE billium.merchants SET rate_limit = 0.02, rate_burst = 2 WHERE name = 'Acme';"
+    echo " one request per 50 s, a burst of 2)"
+    gateway_psql -d "$DB" -c "UPDATE billium.merchants SET rate_limit = 0.02, rate_burst = 2 WHERE id = '$ACME'"
+    RATE_LIMITED=1
+    request GET "$BASE/invoices" x-api-key "$SK"
+    request GET "$BASE/invoices/$INVOICE" x-api-key "$PK"
+    request GET "$BASE/invoices" x-api-key "$SK"
+else
+    echo "(skipped: this build of billium has no rate limiter)"
+fi
+
+gateway_stop
+say "The gateway's own log: method, path, status; never a key or a token"
+grep ' /api/' "$WORK/gateway.log" | sed 's/^/  /'
