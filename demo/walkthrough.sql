@@ -292,4 +292,53 @@ ROLLBACK;
 RESET ROLE;
 
 \echo
+\echo '== 30. Rate limiting: all of Acme''s keys draw from one bucket; past it, 429 with retry_after_ms =='
+-- The limiter needs billium in shared_preload_libraries (the demo cluster has it) and 0.5.0.
+DO $$
+BEGIN
+	IF pg_catalog.string_to_array((SELECT extversion FROM pg_extension WHERE extname = 'billium'), '.')::int[] < '{0,5,0}' THEN
+		ALTER EXTENSION billium UPDATE TO '0.5.0';
+	END IF;
+END
+$$;
+SELECT enabled, reason, scope FROM billium_rate_limit_status();
+-- Acme's own limit: 1 request per second with a burst of 2.  The limiter's clock is frozen
+-- (a superuser's setting meant for tests), so nothing refills until we move it.
+UPDATE merchants SET rate_limit = 1, rate_burst = 2 WHERE id = 'b0000000-0000-0000-0000-000000000001';
+SET billium.rate_limit_test_clock = '800000000000000';
+SET ROLE demo_app;
+-- A fresh secret key for the reporting job (the build server's was revoked above).
+BEGIN;
+SELECT kind FROM billium_act_as('a0000000-0000-0000-0000-000000000001');
+INSERT INTO demo_keys SELECT 'reporting job', id, api_key
+	FROM billium_create_api_key('b0000000-0000-0000-0000-000000000001', 'sk', '{invoice:view}', 'reporting job');
+COMMIT;
+BEGIN;
+SELECT set_config('billium.api_key', api_key, true) IS NOT NULL AS key_presented FROM demo_keys WHERE name = 'reporting job';
+SELECT kind, key_type FROM billium_authorize('invoices.retrieve', 'b0000000-0000-0000-0000-000000000001');
+COMMIT;
+BEGIN;
+SELECT set_config('billium.api_key', api_key, true) IS NOT NULL AS key_presented FROM demo_keys WHERE name = 'checkout page';
+SELECT kind, key_type FROM billium_authorize('invoices.retrieve', 'b0000000-0000-0000-0000-000000000001');
+COMMIT;
+\echo '... the third request, whichever key presents it, is refused:'
+BEGIN;
+SELECT set_config('billium.api_key', api_key, true) IS NOT NULL AS key_presented FROM demo_keys WHERE name = 'reporting job';
+SELECT kind, key_type FROM billium_authorize('invoices.retrieve', 'b0000000-0000-0000-0000-000000000001');
+ROLLBACK;
+RESET ROLE;
+SELECT enabled, reason, rate, burst, tokens, retry_after_ms
+	FROM billium_rate_limit_status('b0000000-0000-0000-0000-000000000001');
+\echo '... one second later, one more gets through:'
+SET billium.rate_limit_test_clock = '800000001000000';
+SET ROLE demo_app;
+BEGIN;
+SELECT set_config('billium.api_key', api_key, true) IS NOT NULL AS key_presented FROM demo_keys WHERE name = 'checkout page';
+SELECT kind, key_type FROM billium_authorize('invoices.retrieve', 'b0000000-0000-0000-0000-000000000001');
+COMMIT;
+RESET ROLE;
+UPDATE merchants SET rate_limit = NULL, rate_burst = NULL WHERE id = 'b0000000-0000-0000-0000-000000000001';
+RESET billium.rate_limit_test_clock;
+
+\echo
 \echo 'End of the walk-through.'
