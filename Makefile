@@ -3,11 +3,11 @@ EXTENSION = billium
 MODULE_big = billium
 OBJS = src/billium.o src/catalog.o src/catalog_sql.o src/parse_permset.o src/permset.o \
        src/roles.o src/parse_key.o src/errors.o src/lookup.o src/keys.o src/principal.o src/gate.o src/cache.o \
-       src/parse_jwt.o src/session.o src/ratelimit.o
+       src/parse_jwt.o src/session.o src/ratelimit.o src/json_input.o
 
 DATA = $(wildcard sql/billium--*.sql)
 
-REGRESS = permset_io permset_ops permset_soft roles catalog keys rls_plan rls_team rls_protect sessions ratelimit
+REGRESS = permset_io permset_ops permset_soft roles catalog keys rls_plan rls_team rls_protect sessions ratelimit bad_input security
 REGRESS_OPTS = --inputdir=test --load-extension=billium
 ISOLATION = key_revoke key_cache ratelimit_shared
 ISOLATION_OPTS = --inputdir=test --load-extension=billium

@@ -19,6 +19,7 @@
 
 #include "cache.h"
 #include "errors.h"
+#include "json_input.h"
 #include "keys.h"
 #include "lookup.h"
 #include "principal.h"
@@ -93,10 +94,9 @@ request_header_key(void)
 	Jsonb *json;
 	JsonbValue *value;
 
-	if (headers == NULL || headers[0] == '\0')
-		return NULL;
-	json = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(headers)));
-	if (!JB_ROOT_IS_OBJECT(json))
+	/* Malformed headers are no key, and never an error that would quote them. */
+	if (headers == NULL || headers[0] == '\0' ||
+		(json = json_object_quietly(headers, strlen(headers))) == NULL)
 		return NULL;
 	value = getKeyJsonValueFromContainer(&json->root, "x-api-key", strlen("x-api-key"), NULL);
 	if (value == NULL || value->type != jbvString)

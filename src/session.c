@@ -9,8 +9,6 @@
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
-#include "common/jsonapi.h"
-#include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/jsonb.h"
@@ -30,6 +28,7 @@
 #endif
 
 #include "errors.h"
+#include "json_input.h"
 #include "lookup.h"
 #include "parse_jwt.h"
 #include "session.h"
@@ -106,26 +105,6 @@ decode_segment(const JwtSegment *segment, size_t *len)
 	bytes[n] = '\0';
 	*len = (size_t)n;
 	return bytes;
-}
-
-/* JSON text checked by the server's parser, then as jsonb; NULL when it is not one JSON object. */
-static Jsonb *
-session_json_object(const char *text, size_t len)
-{
-	JsonLexContext *lex;
-	Jsonb *json;
-
-	if (memchr(text, '\0', len) != NULL || !pg_verifymbstr(text, (int)len, true))
-		return NULL;
-#if PG_VERSION_NUM >= 170000
-	lex = makeJsonLexContextCstringLen(NULL, (char *)text, (int)len, PG_UTF8, true);
-#else
-	lex = makeJsonLexContextCstringLen((char *)text, (int)len, PG_UTF8, true);
-#endif
-	if (pg_parse_json(lex, &nullSemAction) != JSON_SUCCESS)
-		return NULL;
-	json = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(text)));
-	return JB_ROOT_IS_OBJECT(json) ? json : NULL;
 }
 
 static JsonbValue *
@@ -292,7 +271,7 @@ jwks_key(const char *kid)
 	int count = 0;
 
 	if (jwt_jwks == NULL || jwt_jwks[0] == '\0' ||
-		(jwks = session_json_object(jwt_jwks, strlen(jwt_jwks))) == NULL ||
+		(jwks = json_object_quietly(jwt_jwks, strlen(jwt_jwks))) == NULL ||
 		(keys = member(jwks, "keys")) == NULL || keys->type != jbvBinary)
 		return NULL;
 	it = JsonbIteratorInit(keys->val.binary.data);
@@ -440,7 +419,7 @@ session_verify(const char *token, size_t len, const char *action, pg_uuid_t *use
 		(header_text = decode_segment(&parts.header, &header_len)) == NULL ||
 		(payload_text = decode_segment(&parts.payload, &payload_len)) == NULL ||
 		(signature = decode_segment(&parts.signature, &signature_len)) == NULL ||
-		(header = session_json_object((char *)header_text, header_len)) == NULL ||
+		(header = json_object_quietly((char *)header_text, header_len)) == NULL ||
 		(alg = member_string(header, "alg")) == NULL || member(header, "crit") != NULL)
 		invalid(action);
 
@@ -453,7 +432,7 @@ session_verify(const char *token, size_t len, const char *action, pg_uuid_t *use
 									   signature_len);
 	else
 		verified = false;
-	if (!verified || (claims = session_json_object((char *)payload_text, payload_len)) == NULL)
+	if (!verified || (claims = json_object_quietly((char *)payload_text, payload_len)) == NULL)
 		invalid(action);
 	check_claims(claims, action, user_id);
 }
@@ -468,7 +447,7 @@ session_trusted_claims_user(pg_uuid_t *user_id)
 		return false;
 	text = GetConfigOption("request.jwt.claims", true, false);
 	if (text == NULL || text[0] == '\0' ||
-		(claims = session_json_object(text, strlen(text))) == NULL)
+		(claims = json_object_quietly(text, strlen(text))) == NULL)
 		return false;
 	/* Claims without a subject are an anonymous request (PostgREST's anon role): no session. */
 	if (member(claims, "sub") == NULL)
