@@ -103,6 +103,9 @@ key_cache_get(const uint8 *hash, KeyRecord *record)
 {
 	KeyCacheEntry *entry;
 
+	/* Turned off (billium.key_cache_size = 0) takes effect at once, not at the next flush. */
+	if (key_cache_size <= 0 && cache != NULL)
+		cache_reset();
 	if (cache == NULL)
 		return false;
 	entry = hash_search(cache, hash, HASH_FIND, NULL);
@@ -139,6 +142,8 @@ team_cache_get(const pg_uuid_t *user_id, BilliumPermset wanted, bool session, Da
 	TeamCacheKey key;
 	TeamCacheEntry *entry;
 
+	if (key_cache_size <= 0 && team_cache != NULL)
+		cache_reset();
 	if (team_cache == NULL)
 		return false;
 	memset(&key, 0, sizeof(key));
