@@ -1,10 +1,14 @@
--- bench/setup.sql: the data both gates are measured on.  Run by bench/run.sh as the superuser of
--- a throwaway cluster (psql -v ON_ERROR_STOP=1), never against a database you care about.
+-- bench/setup.sql: the one data set every part of make bench is measured on.  Run by bench/run.sh
+-- as the superuser of a throwaway cluster (psql -v ON_ERROR_STOP=1), never against a database you
+-- care about.
 --
---   billium.*  100 merchants, 100 owners (one per merchant), 200 members, 1,000 secret keys
---              minted through billium_create_api_key, as an application would.
---   bench.*    what only the bench needs: the keys' plaintexts (so pgbench can present one),
---              and ~100k invoices for the request's "one indexed read".
+--   billium.*  1,000 merchants, 1,000 owners (one per merchant), 2,000 members, 10,000 secret
+--              keys (10 per merchant, created by the merchant's owner) and 1,000,000 invoices
+--              (1,000 per merchant) under billium's row-level security.
+--   bench.*    what only the bench needs: the keys' plaintexts (so pgbench can present one); the
+--              same 1,000,000 invoices without row-level security (what the request reads, and
+--              the floor of the RLS scans) and behind a per-row policy function; 1,000,000
+--              permission sets as billium_permset, bigint and text[] for the per-row check.
 --   plain.*    the same authorization model in plain SQL over the same keys: pgcrypto's digest
 --              and joins, no billium function involved at request time.
 
@@ -15,14 +19,14 @@ CREATE SCHEMA bench;
 CREATE SCHEMA plain;
 
 ------------------------------------------------------------------------------------------------
--- Merchants, users and teams.  The ids are drawn here and kept, so that keys can be minted by
+-- Merchants, users and teams.  The ids are drawn here and kept, so that keys can be made for
 -- each merchant's owner below.
 ------------------------------------------------------------------------------------------------
 
 CREATE TABLE bench.tenants AS
 SELECT g AS n, gen_random_uuid() AS merchant_id, gen_random_uuid() AS owner_id,
        gen_random_uuid() AS member1_id, gen_random_uuid() AS member2_id
-FROM generate_series(1, 100) AS g;
+FROM generate_series(1, 1000) AS g;
 
 INSERT INTO billium.merchants (id, name) SELECT merchant_id, 'bench merchant ' || n FROM bench.tenants;
 INSERT INTO billium.users (id, email)
@@ -36,28 +40,23 @@ UNION ALL SELECT merchant_id, member1_id, 'MEMBER' FROM bench.tenants
 UNION ALL SELECT merchant_id, member2_id, 'MEMBER' FROM bench.tenants;
 
 ------------------------------------------------------------------------------------------------
--- 1,000 secret keys, 10 per merchant, each minted by the merchant's owner.  billium keeps only
--- the SHA-256; the plaintext exists once, here, and the bench keeps it so pgbench can send it.
+-- 10,000 secret keys, 10 per merchant, each created by the merchant's owner.  Minting 10,000
+-- through billium_create_api_key would authorize each one; the bench inserts them as the
+-- superuser instead, exactly as that function stores them (billium keeps only the SHA-256 of
+-- the key's UTF-8 bytes, a 3-character prefix and last 4 as the hint).  The parity check in
+-- run.sh then proves billium verifies them and agrees with the plain gate.  The plaintexts are
+-- kept in bench.keys so pgbench can send them.
 ------------------------------------------------------------------------------------------------
 
 CREATE TABLE bench.keys (i int PRIMARY KEY, api_key text NOT NULL, merchant_id uuid NOT NULL);
-
-DO $$
-DECLARE
-	t bench.tenants;
-	minted record;
-BEGIN
-	FOR t IN SELECT * FROM bench.tenants ORDER BY n LOOP
-		-- The principal is per transaction; act_as switches it within this one.
-		PERFORM billium.billium_act_as(t.owner_id);
-		FOR k IN 1..10 LOOP
-			SELECT * INTO minted
-			FROM billium.billium_create_api_key(t.merchant_id, 'sk', '{invoice:*,product:*}', 'bench');
-			INSERT INTO bench.keys VALUES ((t.n - 1) * 10 + k, minted.api_key, t.merchant_id);
-		END LOOP;
-	END LOOP;
-END
-$$;
+INSERT INTO bench.keys
+SELECT (t.n - 1) * 10 + k, billium.billium_key_generate('sk'), t.merchant_id
+FROM bench.tenants AS t, generate_series(1, 10) AS k;
+INSERT INTO billium.api_keys (merchant_id, key_type, name, hint, key_hash, permissions, created_by)
+SELECT k.merchant_id, 'sk', 'bench', substr(k.api_key, 1, 3) || '...' || right(k.api_key, 4),
+       sha256(convert_to(k.api_key, 'UTF8')), '{invoice:*,product:*}', t.owner_id
+FROM bench.keys AS k JOIN bench.tenants AS t USING (merchant_id)
+ORDER BY k.i;
 
 -- A few keys off the happy path, only for the parity check in run.sh (pgbench never uses them):
 -- a public key, an owner's key with every permission, a revoked key, an expired key, a key minted
@@ -115,14 +114,63 @@ DELETE FROM billium.team_members tm USING billium.users u
 WHERE tm.user_id = u.id AND u.email = 'leaver@bench.test';
 
 ------------------------------------------------------------------------------------------------
--- What the request reads: ~100k invoices spread over the merchants, and the index the read uses.
+-- 1,000,000 invoices, 1,000 per merchant, arriving interleaved (one merchant's rows spread over
+-- the whole table, as over months of traffic), in three tables holding the same rows:
+--   billium.invoices        billium's row-level security (the policies of the extension);
+--   bench.invoices          none at all: what the request's one indexed read reads (the same
+--                           table for every gate, so only the gate differs), and the floor of
+--                           the RLS scans;
+--   bench.invoices_perrow   the usual hand-written policy: a STABLE plpgsql function per row
+--                           asking a team table with text[] permissions.
 ------------------------------------------------------------------------------------------------
 
-CREATE TABLE bench.invoices (id bigserial PRIMARY KEY, merchant_id uuid NOT NULL, amount bigint NOT NULL);
-INSERT INTO bench.invoices (merchant_id, amount)
-SELECT t.merchant_id, (random() * 100000)::bigint
-FROM generate_series(1, 100000) AS g JOIN bench.tenants AS t ON t.n = 1 + g % 100;
-CREATE INDEX invoices_merchant_id_id ON bench.invoices (merchant_id, id);
+ALTER TABLE billium.invoices DISABLE TRIGGER USER;   -- the bulk load has no principal to record
+INSERT INTO billium.invoices (merchant_id, amount, status)
+SELECT t.merchant_id, g % 100000, (ARRAY['open', 'paid', 'cancelled'])[1 + g % 3]
+FROM generate_series(0, 999999) AS g JOIN bench.tenants AS t ON t.n = 1 + g % 1000
+ORDER BY g;   -- in arrival order: a merchant's rows lie on ~1,000 different pages
+ALTER TABLE billium.invoices ENABLE TRIGGER USER;
+
+CREATE TABLE bench.invoices AS SELECT * FROM billium.invoices;
+ALTER TABLE bench.invoices ADD PRIMARY KEY (merchant_id, id);
+CREATE TABLE bench.invoices_perrow AS SELECT * FROM billium.invoices;
+ALTER TABLE bench.invoices_perrow ADD PRIMARY KEY (merchant_id, id);
+
+-- The usual way: a team table with text[] permissions and a function the policy calls per row.
+-- The user is named by a setting, as an application would set it per transaction.
+CREATE TABLE bench.team (merchant_id uuid, user_id uuid, permissions text[], PRIMARY KEY (merchant_id, user_id));
+INSERT INTO bench.team
+SELECT merchant_id, user_id, billium.billium_permset_names(permissions) FROM billium.team_members;
+CREATE FUNCTION bench.may_view(m uuid) RETURNS boolean LANGUAGE plpgsql STABLE AS $$
+BEGIN
+	RETURN EXISTS (SELECT 1 FROM bench.team t
+				   WHERE t.merchant_id = m AND t.user_id = current_setting('bench.user_id')::uuid
+					 AND 'invoice:view' = ANY (t.permissions));
+END $$;
+ALTER TABLE bench.invoices_perrow ENABLE ROW LEVEL SECURITY;
+CREATE POLICY perrow_view ON bench.invoices_perrow FOR SELECT USING (bench.may_view(merchant_id));
+
+-- The RLS scans run as an ordinary role (a superuser bypasses row-level security).
+CREATE ROLE bench_app LOGIN;
+GRANT billium_api, billium_admin TO bench_app;
+GRANT USAGE ON SCHEMA bench TO bench_app;
+GRANT SELECT ON bench.invoices, bench.invoices_perrow, bench.team TO bench_app;
+
+------------------------------------------------------------------------------------------------
+-- The per-row permission check: 1,000,000 permission sets, each a random subset of the catalog,
+-- stored three ways, in three tables of one column each, row for row the same: billium_permset;
+-- its bigint (the same bits); and the names as text[] in the catalog's order (the usual schema).
+-- One table per form, so that each check is timed against a bare scan of its own table: a wide
+-- text[] row would otherwise make every scan pay for memory traffic that only text[] causes.
+------------------------------------------------------------------------------------------------
+
+CREATE TABLE bench.perms_gen AS
+SELECT g AS i, billium.billium_permset_from_bigint((random() * all_bits)::bigint & all_bits) AS p
+FROM (SELECT billium.billium_permset_from_names('{*}')::bigint AS all_bits) AS c,
+	 generate_series(1, 1000000) AS g;
+CREATE TABLE bench.perms_permset AS SELECT p FROM bench.perms_gen ORDER BY i;
+CREATE TABLE bench.perms_bigint AS SELECT p::bigint AS b FROM bench.perms_gen ORDER BY i;
+CREATE TABLE bench.perms_text AS SELECT billium.billium_permset_names(p) AS t FROM bench.perms_gen ORDER BY i;
 
 ------------------------------------------------------------------------------------------------
 -- The plain-SQL peer: the same model in ordinary tables, permissions as text arrays and rows.
@@ -248,24 +296,28 @@ EXCEPTION WHEN OTHERS THEN
 END
 $$;
 
--- µs per call of one gate, over n calls cycling through the 1,000 keys, after a warm-up of 1,000
--- (plan caches, catalog caches, buffers).  The keys are read into arrays first so the loop
--- measures the gate, not bench.keys.  'loop' times the same loop with no gate in it: the
--- PL/pgSQL overhead that both gate figures include.
+-- µs per call of one gate, over n calls cycling through the 10,000 keys, after a warm-up pass
+-- over all of them (plan caches, catalog caches, buffers, and billium's key cache, which holds
+-- 10,000 keys by default: the timed calls are cache hits unless the session turned it off).
+-- The keys are read into arrays first so the loop measures the gate, not bench.keys.  'loop'
+-- times the same loop with no gate in it: the PL/pgSQL overhead that every figure includes.
+-- 'authenticate' is billium's key verification alone, for the cache's hit and miss paths.
 CREATE FUNCTION bench.per_call_us(gate text, n int) RETURNS double precision
 LANGUAGE plpgsql AS $$
 DECLARE
 	key_list text[];
 	merchants uuid[];
+	nkeys int;
 	started timestamptz;
 	j int;
 BEGIN
 	SELECT array_agg(k.api_key ORDER BY k.i), array_agg(k.merchant_id ORDER BY k.i)
 	INTO key_list, merchants FROM bench.keys AS k;
+	nkeys := cardinality(key_list);
 	FOR pass IN 1..2 LOOP
 		started := clock_timestamp();
-		FOR i IN 1..CASE pass WHEN 1 THEN 1000 ELSE n END LOOP
-			j := 1 + i % 1000;
+		FOR i IN 1..CASE pass WHEN 1 THEN nkeys ELSE n END LOOP
+			j := 1 + i % nkeys;
 			CASE gate
 			WHEN 'billium' THEN
 				-- authenticate makes each call verify its key afresh: the principal is otherwise
@@ -273,6 +325,8 @@ BEGIN
 				-- statement, like the plain gate's one call.
 				PERFORM billium.billium_authorize('invoices.retrieve', merchants[j])
 				FROM billium.billium_authenticate(key_list[j]);
+			WHEN 'authenticate' THEN
+				PERFORM billium.billium_authenticate(key_list[j]);
 			WHEN 'plain' THEN
 				PERFORM plain.authorize(key_list[j], 'invoices.retrieve', merchants[j]);
 			WHEN 'loop' THEN
@@ -283,5 +337,64 @@ BEGIN
 	RETURN extract(epoch FROM clock_timestamp() - started) * 1e6 / n;
 END
 $$;
+
+-- The key cache's memory: authenticate the first n bench keys in order (one transaction, as the
+-- calls of any backend would add them), and after every `every` keys read what this backend's
+-- cache holds: the bytes of its memory context, allocated and in use.  That context is the hash
+-- table's own, named "billium key cache": it holds the table and every entry
+-- (pg_backend_memory_contexts, PostgreSQL 14+).  Run in a session of its own, so the cache
+-- starts empty.
+CREATE FUNCTION bench.key_cache_bytes(n int, every int)
+RETURNS TABLE (keys_seen int, bytes bigint, used_bytes bigint)
+LANGUAGE plpgsql AS $$
+DECLARE
+	key_list text[];
+BEGIN
+	SELECT array_agg(k.api_key ORDER BY k.i) INTO key_list FROM bench.keys AS k WHERE k.i <= n;
+	FOR i IN 1..cardinality(key_list) LOOP
+		PERFORM billium.billium_authenticate(key_list[i]);
+		IF i % every = 0 THEN
+			keys_seen := i;
+			SELECT coalesce(sum(c.total_bytes), 0), coalesce(sum(c.used_bytes), 0) INTO bytes, used_bytes
+			FROM pg_backend_memory_contexts AS c WHERE c.name = 'billium key cache';
+			RETURN NEXT;
+		END IF;
+	END LOOP;
+END
+$$;
+
+-- Best of `runs` executions of a query, in ms, as the calling role: prepared once and executed
+-- (as a driver with prepared statements does; the plan is made per execution or reused, as the
+-- server decides), or planned anew every time.
+CREATE FUNCTION bench.best_ms(query text, runs int, prepared boolean DEFAULT true) RETURNS numeric
+LANGUAGE plpgsql AS $$
+DECLARE
+	best numeric := 'Infinity';
+	started timestamptz;
+BEGIN
+	IF prepared THEN
+		EXECUTE 'PREPARE bench_q AS ' || query;
+	END IF;
+	FOR i IN 1..runs LOOP
+		started := clock_timestamp();
+		IF prepared THEN
+			EXECUTE 'EXECUTE bench_q';
+		ELSE
+			EXECUTE query;
+		END IF;
+		best := least(best, extract(epoch FROM clock_timestamp() - started) * 1000);
+	END LOOP;
+	IF prepared THEN
+		DEALLOCATE bench_q;
+	END IF;
+	RETURN round(best, 3);
+END
+$$;
+GRANT EXECUTE ON FUNCTION bench.best_ms(text, int, boolean) TO bench_app;
+
+-- Where the RLS and per-row check scans put their figures for run.sh's report.
+CREATE TABLE bench.results (part text, measure text, variant text, ms numeric, rows_seen bigint,
+							PRIMARY KEY (part, measure, variant));
+GRANT SELECT, INSERT, UPDATE ON bench.results TO bench_app;
 
 VACUUM ANALYZE;

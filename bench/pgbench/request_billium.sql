@@ -1,6 +1,6 @@
 -- The same request behind billium's gate, in one statement like the plain gate's: the FROM clause
 -- verifies the key and makes it the transaction's principal, then the target list authorizes.
-\set i random(1, 1000)
+\set i random(1, :nkeys)
 SELECT api_key, merchant_id FROM bench.keys WHERE i = :i \gset
 BEGIN;
 SELECT billium.billium_authorize('invoices.retrieve', :merchant_id) FROM billium.billium_authenticate(:api_key);

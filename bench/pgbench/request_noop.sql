@@ -1,6 +1,6 @@
 -- The request with a statement that does nothing in the gate's place: what a gate that cost
 -- nothing but its own round trip would keep of the request without a gate.
-\set i random(1, 1000)
+\set i random(1, :nkeys)
 SELECT api_key, merchant_id FROM bench.keys WHERE i = :i \gset
 BEGIN;
 SELECT true;

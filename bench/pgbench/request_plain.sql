@@ -1,5 +1,5 @@
 -- The same request behind the plain-SQL gate (bench/setup.sql: digest() and joins).
-\set i random(1, 1000)
+\set i random(1, :nkeys)
 SELECT api_key, merchant_id FROM bench.keys WHERE i = :i \gset
 BEGIN;
 SELECT plain.authorize(:api_key, 'invoices.retrieve', :merchant_id);
