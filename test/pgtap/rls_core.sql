@@ -13,7 +13,7 @@
 -- kinds: 'rls' (new row violates row-level security policy), 'denied' (the PERMISSION_DENIED
 -- envelope of a guard) and 'privilege' (no GRANT: permission denied for table/column).
 BEGIN;
-DO $$ BEGIN IF (SELECT extversion FROM pg_extension WHERE extname='billium') <> '0.3.0' THEN ALTER EXTENSION billium UPDATE TO '0.3.0'; END IF; END $$;
+DO $$ BEGIN IF (SELECT extversion FROM pg_extension WHERE extname='billium') < '0.3.0' THEN ALTER EXTENSION billium UPDATE TO '0.3.0'; END IF; END $$;
 SELECT plan(151);
 
 ------------------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@
 -- statement returned, whether B's rows changed (superuser checksum) and whether the error text
 -- (message, detail, hint) contains any of B's values.
 BEGIN;
-DO $$ BEGIN IF (SELECT extversion FROM pg_extension WHERE extname='billium') <> '0.3.0' THEN ALTER EXTENSION billium UPDATE TO '0.3.0'; END IF; END $$;
+DO $$ BEGIN IF (SELECT extversion FROM pg_extension WHERE extname='billium') < '0.3.0' THEN ALTER EXTENSION billium UPDATE TO '0.3.0'; END IF; END $$;
 SELECT plan(179);
 
 ------------------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@
 -- WHERE clause so that only the command's own policy decides (a WHERE clause reads the rows and
 -- brings in the SELECT policy too).
 BEGIN;
-DO $$ BEGIN IF (SELECT extversion FROM pg_extension WHERE extname='billium') <> '0.3.0' THEN ALTER EXTENSION billium UPDATE TO '0.3.0'; END IF; END $$;
+DO $$ BEGIN IF (SELECT extversion FROM pg_extension WHERE extname='billium') < '0.3.0' THEN ALTER EXTENSION billium UPDATE TO '0.3.0'; END IF; END $$;
 SELECT plan(294);
 
 ------------------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@
 -- caller is the OWNER of one of them.  enable_seqscan stays on: the index is chosen on merit.
 SET client_min_messages = warning;
 DO $$ BEGIN
-	IF (SELECT extversion FROM pg_extension WHERE extname = 'billium') <> '0.3.0' THEN
+	IF (SELECT extversion FROM pg_extension WHERE extname = 'billium') < '0.3.0' THEN
 		ALTER EXTENSION billium UPDATE TO '0.3.0';
 	END IF;
 END $$;

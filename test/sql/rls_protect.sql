@@ -5,7 +5,7 @@
 -- billium_api and billium_admin; fixtures are written as the superuser.
 SET client_min_messages = warning;
 DO $$ BEGIN
-	IF (SELECT extversion FROM pg_extension WHERE extname = 'billium') <> '0.3.0' THEN
+	IF (SELECT extversion FROM pg_extension WHERE extname = 'billium') < '0.3.0' THEN
 		ALTER EXTENSION billium UPDATE TO '0.3.0';
 	END IF;
 END $$;

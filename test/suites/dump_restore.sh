@@ -59,7 +59,7 @@ B=a0000000-0000-0000-0000-000000000002
 "$PG_BIN/createdb" "$SRC" 2>"$WORK/err" || bail "create the source database"
 q -d "$SRC" -c 'CREATE EXTENSION billium' 2>"$WORK/err" || bail "CREATE EXTENSION billium"
 if [[ $(q -d "$SRC" -c "SELECT count(*) FROM pg_available_extension_versions WHERE name = 'billium' AND version = '0.3.0'") == 1 ]]; then
-    q -d "$SRC" -c "DO \$\$ BEGIN IF (SELECT extversion FROM pg_extension WHERE extname = 'billium') <> '0.3.0' THEN ALTER EXTENSION billium UPDATE TO '0.3.0'; END IF; END \$\$" \
+    q -d "$SRC" -c "DO \$\$ BEGIN IF (SELECT extversion FROM pg_extension WHERE extname = 'billium') < '0.3.0' THEN ALTER EXTENSION billium UPDATE TO '0.3.0'; END IF; END \$\$" \
         2>"$WORK/err" || bail "ALTER EXTENSION billium UPDATE TO '0.3.0'"
 fi
 VERSION=$(q -d "$SRC" -c "SELECT extversion FROM pg_extension WHERE extname = 'billium'")
