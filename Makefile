@@ -7,7 +7,7 @@ OBJS = src/billium.o src/catalog.o src/catalog_sql.o src/parse_permset.o src/per
 
 DATA = $(wildcard sql/billium--*.sql)
 
-REGRESS = permset_io permset_ops permset_soft roles catalog keys rls_plan rls_team rls_protect sessions ratelimit bad_input security
+REGRESS = permset_io permset_ops permset_soft roles catalog keys rls_plan rls_team rls_protect ratelimit sessions bad_input security
 REGRESS_OPTS = --inputdir=test --load-extension=billium
 ISOLATION = key_revoke key_cache ratelimit_shared race_ownership race_team race_key_caps
 ISOLATION_OPTS = --inputdir=test --load-extension=billium
@@ -26,9 +26,13 @@ $(OBJS): $(wildcard src/*.h)
 # Our own sources build warning-free under -Wall -Wextra; the server's headers are not ours.
 override CFLAGS += -Wall -Wextra
 
-.PHONY: test demo bench format
+.PHONY: test demo bench format valgrind
 test:
 	bash scripts/test.sh
+
+# Every suite with the server under valgrind (scripts/valgrind.sh); far slower than `make test`.
+valgrind:
+	bash scripts/valgrind.sh
 
 demo:
 	bash scripts/demo.sh

@@ -220,7 +220,11 @@ if "$PG_BIN/pgbench" -n -c 8 -j 8 -T 2 -f "$WORK/request_real.sql" "$DB" >"$WORK
     end=$(date +%s%N)
     read -r p r < <(qd -F ' ' -c 'SELECT (SELECT count(*) FROM passed), (SELECT count(*) FROM refused)')
     budget=$(awk -v s="$start" -v e="$end" 'BEGIN { printf "%d", 10 + 20 * (e - s) / 1e9 + 1 }')
-    if ((p >= 10 && p <= budget && r > 0)); then
+    # Under valgrind (scripts/valgrind.sh) the sessions are too slow to reach the limit: only the
+    # bound that matters, never more than the budget, can be asserted, and the name says so.
+    if [[ -n ${BILLIUM_UNDER_VALGRIND:-} ]] && ((p <= budget)); then
+        ok "8 sessions, real clock, under valgrind (too slow to reach the limit): $p passed, never above the budget of $budget"
+    elif ((p >= 10 && p <= budget && r > 0)); then
         ok "8 sessions, real clock, rate 20 and burst 10: $p of $((p + r)) passed, within the budget of $budget"
     else
         not_ok "8 sessions, real clock: $p passed, $r refused; budget $budget"
