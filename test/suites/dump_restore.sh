@@ -15,26 +15,13 @@
 #      sees under row-level security
 #   4. drop both databases and the role made for the run
 set -uo pipefail
+# shellcheck source=test/lib/suite.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/suite.sh"
 
-PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 SRC=billium_dump_src_$$
 DST=billium_dump_dst_$$
 APP=billium_dump_app_$$
 WORK=$(mktemp -d /tmp/billium_dump.XXXXXX)
-FAILED=0
-PASSED=0
-
-ok() {
-    echo "ok - $*"
-    PASSED=$((PASSED + 1))
-}
-not_ok() {
-    echo "not ok - $*"
-    FAILED=$((FAILED + 1))
-}
-diag() { sed 's/^/# /'; }
-
-q() { "$PG_BIN/psql" -X -q -At -v ON_ERROR_STOP=1 "$@"; }
 
 cleanup() {
     "$PG_BIN/dropdb" --if-exists "$SRC" >/dev/null 2>&1

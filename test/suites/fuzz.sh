@@ -14,6 +14,8 @@
 # A crash leaves its input in test/fuzz/build/ (ignored by git) and prints how to reproduce it;
 # once fixed, copy it into test/fuzz/crashes/<target>/.
 set -uo pipefail
+# shellcheck source=test/lib/suite.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/suite.sh"
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 FUZZ=$ROOT/test/fuzz
@@ -21,18 +23,7 @@ BUILD=$FUZZ/build
 SECONDS_EACH=${FUZZ_SECONDS:-20}
 TARGETS=(permset key jwt action)
 WORK=$(mktemp -d "${BILLIUM_TMPDIR:-/tmp}/billium_fuzz.XXXXXX")
-PASSED=0
-FAILED=0
 
-ok() {
-    echo "ok - $*"
-    PASSED=$((PASSED + 1))
-}
-not_ok() {
-    echo "not ok - $*"
-    FAILED=$((FAILED + 1))
-}
-diag() { sed 's/^/# /'; }
 trap 'rm -rf "$WORK"' EXIT
 
 [[ $SECONDS_EACH =~ ^[0-9]+$ ]] || { not_ok "FUZZ_SECONDS must be a whole number, not '$SECONDS_EACH'"; exit 1; }

@@ -14,26 +14,16 @@
 #      against it with node's test runner, its TAP results printed as `ok - ...` lines
 #   5. neither the gateway's log nor the server's holds a key; gateway stopped, database dropped
 set -uo pipefail
+# shellcheck source=test/lib/suite.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/suite.sh"
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 DB=billium_gateway_$$
 export GATEWAY_ROLE=billium_gateway_$$
 WORK=$(mktemp -d /tmp/billium_gateway.XXXXXX)
-FAILED=0
-PASSED=0
 
 # shellcheck source=examples/gateway/gateway.sh
 source "$ROOT/examples/gateway/gateway.sh"
-
-ok() {
-    echo "ok - $*"
-    PASSED=$((PASSED + 1))
-}
-not_ok() {
-    echo "not ok - $*"
-    FAILED=$((FAILED + 1))
-}
-diag() { sed 's/^/# /'; }
 
 q() { psql -X -q -At -v ON_ERROR_STOP=1 "$@"; }
 

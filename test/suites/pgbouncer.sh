@@ -26,26 +26,13 @@
 # `SET billium.api_key` outlives the client's transaction and is seen by the next client, as the
 # README warns, and `RESET ALL` clears it.
 set -uo pipefail
+# shellcheck source=test/lib/suite.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/suite.sh"
 
-PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 DB=billium_pgb_$$
 APP=billium_pgb_app_$$
 ITERATIONS=${BILLIUM_PGB_ITERATIONS:-30}		# per client; each is two transactions
-FAILED=0
-PASSED=0
 BOUNCER_PID=
-
-ok() {
-    echo "ok - $*"
-    PASSED=$((PASSED + 1))
-}
-not_ok() {
-    echo "not ok - $*"
-    FAILED=$((FAILED + 1))
-}
-diag() { sed 's/^/# /'; }
-
-q() { "$PG_BIN/psql" -X -q -At -v ON_ERROR_STOP=1 "$@"; }
 
 : "${BILLIUM_TMPDIR:?BILLIUM_TMPDIR must name the temp dir of the test cluster}"
 WORK=$BILLIUM_TMPDIR/pgbouncer

@@ -15,24 +15,14 @@
 #      says why
 # Every setting is reset at the end (ALTER SYSTEM RESET, restart when one needed it).
 set -uo pipefail
+# shellcheck source=test/lib/suite.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/suite.sh"
 
-PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 DB=billium_rate_$$
 WORK=$(mktemp -d /tmp/billium_rate.XXXXXX)
 DATA=${BILLIUM_TMPDIR:-}/data
-FAILED=0
-PASSED=0
 RESTARTED=0
 
-ok() {
-    echo "ok - $*"
-    PASSED=$((PASSED + 1))
-}
-not_ok() {
-    echo "not ok - $*"
-    FAILED=$((FAILED + 1))
-}
-diag() { sed 's/^/# /'; }
 # check WHAT GOT WANT
 check() {
     if [[ $2 == "$3" ]]; then ok "$1"; else
@@ -42,7 +32,6 @@ check() {
     fi
 }
 
-q() { "$PG_BIN/psql" -X -q -At -v ON_ERROR_STOP=1 "$@"; }
 qd() { q -d "$DB" "$@"; }
 
 # pg_ctl as the owner of the data directory (the server refuses to run as root).

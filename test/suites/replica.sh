@@ -24,22 +24,11 @@
 #      with a tiny rate and a burst of 2 the third request is refused (RATE_LIMITED, 53400)
 #   6. stop the replica and remove it; drop the database and the role
 set -uo pipefail
+# shellcheck source=test/lib/suite.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/suite.sh"
 
-PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 DB=billium_rep_$$
 APP=billium_rep_app_$$
-FAILED=0
-PASSED=0
-
-ok() {
-    echo "ok - $*"
-    PASSED=$((PASSED + 1))
-}
-not_ok() {
-    echo "not ok - $*"
-    FAILED=$((FAILED + 1))
-}
-diag() { sed 's/^/# /'; }
 
 : "${BILLIUM_TMPDIR:?BILLIUM_TMPDIR must name the temp dir of the test cluster}"
 PRIMARY_DATA=$BILLIUM_TMPDIR/data

@@ -10,25 +10,12 @@
 # each), and checks them with billium_authenticate_session in a scratch database.  Needs only
 # bash, openssl and coreutils (basenc, od).
 set -uo pipefail
+# shellcheck source=test/lib/suite.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/suite.sh"
 
-PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 DB=billium_sessions_asym_$$
 WORK=$(mktemp -d /tmp/billium_asym.XXXXXX)
-FAILED=0
-PASSED=0
 USER_ID=f2000000-0000-0000-0000-000000000001
-
-ok() {
-    echo "ok - $*"
-    PASSED=$((PASSED + 1))
-}
-not_ok() {
-    echo "not ok - $*"
-    FAILED=$((FAILED + 1))
-}
-diag() { sed 's/^/# /'; }
-
-q() { "$PG_BIN/psql" -X -q -At -v ON_ERROR_STOP=1 "$@"; }
 
 cleanup() {
     "$PG_BIN/dropdb" --if-exists "$DB" >/dev/null 2>&1

@@ -24,26 +24,13 @@
 #
 # BILLIUM_UPGRADE_TARGET=X.Y.Z ends at that version instead of the default one.
 set -uo pipefail
+# shellcheck source=test/lib/suite.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/suite.sh"
 
-PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 DBA=billium_upgrade_a_$$
 DBB=billium_upgrade_b_$$
 APP=billium_upgrade_app_$$
 WORK=$(mktemp -d /tmp/billium_upgrade.XXXXXX)
-FAILED=0
-PASSED=0
-
-ok() {
-    echo "ok - $*"
-    PASSED=$((PASSED + 1))
-}
-not_ok() {
-    echo "not ok - $*"
-    FAILED=$((FAILED + 1))
-}
-diag() { sed 's/^/# /'; }
-
-q() { "$PG_BIN/psql" -X -q -At -v ON_ERROR_STOP=1 "$@"; }
 
 cleanup() {
     "$PG_BIN/dropdb" --if-exists "$DBA" >/dev/null 2>&1

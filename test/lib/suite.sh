@@ -1,0 +1,24 @@
+# shellcheck shell=bash
+#
+# What every shell suite in test/suites/ shares: the counters, the lines scripts/test.sh counts
+# (`ok - ...` / `not ok - ...`), diagnostics, and psql as the suite's superuser.  Source it right
+# after `set -uo pipefail`; a suite may redefine q afterwards (a default database, another host).
+
+PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+PASSED=0
+FAILED=0
+
+ok() {
+    echo "ok - $*"
+    PASSED=$((PASSED + 1))
+}
+
+not_ok() {
+    echo "not ok - $*"
+    FAILED=$((FAILED + 1))
+}
+
+# Indent stdin as TAP diagnostics.
+diag() { sed 's/^/# /'; }
+
+q() { "$PG_BIN/psql" -X -q -At -v ON_ERROR_STOP=1 "$@"; }
