@@ -1,6 +1,7 @@
 /*
  * cache.c: verified keys, so that a request pays a SHA-256 and a hash probe instead of a query;
- * and the merchants where a dashboard user holds a permission, so that a policy pays a probe.
+ * the merchants where a dashboard user holds a permission, so that a policy pays a probe; and a
+ * merchant's own rate limit, so that the rate limiter does.
  *
  * Correctness rests on the server's invalidation machinery: statement triggers on api_keys,
  * team_members, merchants and users raise a relcache invalidation, which every backend receives
@@ -38,7 +39,15 @@ typedef struct TeamCacheEntry
 	ArrayType *merchants; /* uuid[], in team_context */
 } TeamCacheEntry;
 
+typedef struct RateCacheEntry
+{
+	pg_uuid_t merchant_id; /* hash key */
+	double rate;
+	int32 burst;
+} RateCacheEntry;
+
 static int key_cache_size = 10000;
+static HTAB *rate_cache = NULL;
 static HTAB *cache = NULL;
 static HTAB *team_cache = NULL;
 static MemoryContext team_context = NULL; /* the team cache and its arrays */
@@ -55,6 +64,9 @@ cache_reset(void)
 		MemoryContextDelete(team_context);
 	team_context = NULL;
 	team_cache = NULL;
+	if (rate_cache != NULL)
+		hash_destroy(rate_cache);
+	rate_cache = NULL;
 }
 
 static void
@@ -193,4 +205,46 @@ team_cache_put(const pg_uuid_t *user_id, BilliumPermset wanted, bool session, Da
 	entry->merchants =
 		(ArrayType *)MemoryContextAlloc(team_context, VARSIZE(DatumGetPointer(merchants)));
 	memcpy(entry->merchants, DatumGetPointer(merchants), VARSIZE(DatumGetPointer(merchants)));
+}
+
+bool
+rate_cache_get(const pg_uuid_t *merchant_id, double *rate, int32 *burst)
+{
+	RateCacheEntry *entry;
+
+	if (key_cache_size <= 0 && rate_cache != NULL)
+		cache_reset();
+	if (rate_cache == NULL ||
+		(entry = hash_search(rate_cache, merchant_id, HASH_FIND, NULL)) == NULL)
+		return false;
+	*rate = entry->rate;
+	*burst = entry->burst;
+	return true;
+}
+
+void
+rate_cache_put(const pg_uuid_t *merchant_id, double rate, int32 burst, uint64 generation_before)
+{
+	RateCacheEntry *entry;
+
+	if (key_cache_size <= 0 || generation_before != generation)
+		return;
+	if (rate_cache != NULL && hash_get_num_entries(rate_cache) >= key_cache_size)
+		cache_reset();
+	if (rate_cache == NULL)
+	{
+		HASHCTL ctl;
+
+		if (cache == NULL)
+			cache = cache_create(); /* also records the relations to watch */
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(pg_uuid_t);
+		ctl.entrysize = sizeof(RateCacheEntry);
+		ctl.hcxt = TopMemoryContext;
+		rate_cache = hash_create("billium rate limit overrides", 256, &ctl,
+								 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	entry = hash_search(rate_cache, merchant_id, HASH_ENTER, NULL);
+	entry->rate = rate;
+	entry->burst = burst;
 }

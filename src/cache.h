@@ -29,6 +29,11 @@ extern bool team_cache_get(const pg_uuid_t *user_id, BilliumPermset wanted, bool
 extern void team_cache_put(const pg_uuid_t *user_id, BilliumPermset wanted, bool session,
 						   Datum merchants, uint64 generation);
 
+/* A merchant's own rate limit (rate -1 / burst -1: none), with the same generation rule. */
+extern bool rate_cache_get(const pg_uuid_t *merchant_id, double *rate, int32 *burst);
+extern void rate_cache_put(const pg_uuid_t *merchant_id, double rate, int32 burst,
+						   uint64 generation);
+
 extern void key_cache_init(void);
 
 #endif

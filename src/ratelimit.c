@@ -30,12 +30,12 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/hsearch.h"
-#include "utils/inval.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
 
 #include "catalog.h"
+#include "cache.h"
 #include "errors.h"
 #include "lookup.h"
 #include "principal.h"
@@ -45,8 +45,7 @@
 #define RATELIMIT_TRANCHE	 "billium_rate_limit"
 #define MAX_BURST			 1000000
 #define MAX_INTERVAL_US		 INT64CONST(1000000000000) /* one request per 11.6 days */
-#define OVERRIDE_CACHE_SIZE	 10000
-#define CHARGED_MAX			 8 /* buckets remembered per transaction */
+#define CHARGED_MAX			 8						   /* buckets remembered per transaction */
 
 typedef enum RateLimitScope
 {
@@ -109,21 +108,6 @@ typedef struct Limits
 /* Buckets charged in this transaction, so a transaction pays once per bucket. */
 static BucketKey charged[CHARGED_MAX];
 static int charged_count = 0;
-
-/*
- * The merchants' own limits (billium.merchants.rate_limit, rate_burst), cached per backend and
- * emptied by the relcache invalidation that the merchants table's trigger raises at commit.
- */
-typedef struct OverrideEntry
-{
-	pg_uuid_t merchant_id; /* hash key */
-	double rate;		   /* -1: the setting */
-	int32 burst;		   /* -1: the setting */
-} OverrideEntry;
-
-static HTAB *overrides = NULL;
-static uint64 override_generation = 0;
-static Oid merchants_relid = InvalidOid;
 
 /* ---------------------------------------------------------------------------------------------
  * Settings
@@ -219,58 +203,20 @@ partition_lock(uint32 hash)
  * The merchants' own limits
  * ------------------------------------------------------------------------------------------- */
 
-static void
-overrides_invalidate(Datum arg pg_attribute_unused(), Oid relid)
-{
-	if (relid == InvalidOid || relid == merchants_relid)
-	{
-		override_generation++;
-		if (overrides != NULL)
-			hash_destroy(overrides);
-		overrides = NULL;
-	}
-}
-
+/*
+ * The merchant's own rate and burst (billium.merchants.rate_limit, rate_burst), cached with the
+ * verified keys (cache.c) and emptied by the same invalidation when merchants change.
+ */
 static void
 merchant_override(const pg_uuid_t *merchant_id, double *rate, int32 *burst)
 {
-	OverrideEntry *entry;
 	uint64 generation;
 
-	if (overrides != NULL)
-	{
-		entry = hash_search(overrides, merchant_id, HASH_FIND, NULL);
-		if (entry != NULL)
-		{
-			*rate = entry->rate;
-			*burst = entry->burst;
-			return;
-		}
-	}
-	generation = override_generation;
+	if (rate_cache_get(merchant_id, rate, burst))
+		return;
+	generation = key_cache_generation();
 	lookup_merchant_rate(merchant_id, rate, burst);
-	if (generation != override_generation)
-		return; /* an invalidation overtook the lookup: use it, never keep it */
-	if (overrides != NULL && hash_get_num_entries(overrides) >= OVERRIDE_CACHE_SIZE)
-	{
-		hash_destroy(overrides);
-		overrides = NULL;
-	}
-	if (overrides == NULL)
-	{
-		HASHCTL ctl;
-
-		merchants_relid = lookup_extension_relid("merchants");
-		memset(&ctl, 0, sizeof(ctl));
-		ctl.keysize = sizeof(pg_uuid_t);
-		ctl.entrysize = sizeof(OverrideEntry);
-		ctl.hcxt = TopMemoryContext;
-		overrides = hash_create("billium rate limit overrides", 256, &ctl,
-								HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	}
-	entry = hash_search(overrides, merchant_id, HASH_ENTER, NULL);
-	entry->rate = *rate;
-	entry->burst = *burst;
+	rate_cache_put(merchant_id, *rate, *burst, generation);
 }
 
 /*
@@ -508,7 +454,6 @@ ratelimit_init(void)
 							   GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE, check_test_clock,
 							   assign_test_clock, NULL);
 
-	CacheRegisterRelcacheCallback(overrides_invalidate, (Datum)0);
 	RegisterXactCallback(ratelimit_xact_callback, NULL);
 
 	/* Loaded by a backend (CREATE EXTENSION, a first call) rather than preloaded: no limiter. */
