@@ -26,9 +26,14 @@ $(OBJS): $(wildcard src/*.h)
 # Our own sources build warning-free under -Wall -Wextra; the server's headers are not ours.
 override CFLAGS += -Wall -Wextra
 
-.PHONY: test demo bench format valgrind
+.PHONY: test demo bench format valgrind fuzz-model
 test:
 	bash scripts/test.sh
+
+# The model-based check for longer (default 10 minutes, seed from the clock) on its own throwaway
+# cluster: MODEL_SECONDS, MODEL_SEED, MODEL_MAX_COMMANDS, BILLIUM_MODEL_KNOWN (docs/testing.md).
+fuzz-model:
+	bash scripts/fuzz-model.sh
 
 # Every suite with the server under valgrind (scripts/valgrind.sh); far slower than `make test`.
 valgrind:
