@@ -359,6 +359,8 @@ async function main() {
 // Commands counted as they run.
 const origRun = Object.getPrototypeOf(C.TYPES.act.prototype).run;
 Object.getPrototypeOf(C.TYPES.act.prototype).run = function run(model, real) { commands++; return origRun.call(this, model, real); };
+// Interrupted: still drop the databases and reset the server-level secret.
+for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => { cleanup().finally(() => process.exit(130)); });
 main().catch(async (e) => {
   console.log(`not ok - model harness: ${e.message}`);
   diag(e.stack);
