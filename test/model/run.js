@@ -307,7 +307,7 @@ async function random(known) {
   const found = [];
   while (left > 0 && Date.now() < deadline) {
     const before = sequences;
-    const prop = fc.asyncProperty(fc.commands(arbs, { maxCommands: MAX_COMMANDS }), async (cmds) => {
+    const prop = fc.asyncProperty(fc.commands(arbs, { maxCommands: MAX_COMMANDS, size: 'max' }), async (cmds) => {
       const { model, real } = await fresh(skip);
       sequences++;
       try {
