@@ -22,7 +22,7 @@ const C = require('./commands');
 
 const FUZZ = process.argv.includes('--fuzz');
 const SEED = Number(process.env.MODEL_SEED || (FUZZ ? Date.now() % 2147483647 : 20261202));
-const RUNS = Number(process.env.MODEL_RUNS || (FUZZ ? 1e9 : 60));
+const RUNS = Number(process.env.MODEL_RUNS || (FUZZ ? 1e9 : 120));
 const SECONDS = Number(process.env.MODEL_SECONDS || (FUZZ ? 600 : 150));
 const MAX_COMMANDS = Number(process.env.MODEL_MAX_COMMANDS || 40);
 const CONNS = 3;
