@@ -28,10 +28,11 @@ const MAX_COMMANDS = Number(process.env.MODEL_MAX_COMMANDS || 40);
 const CONNS = 3;
 const HERE = __dirname;
 const REGRESSIONS = process.env.MODEL_REGRESSIONS || path.join(HERE, 'regressions');
-const TPL = 'billium_model_tpl';
-const RUNDB = 'billium_model_run';
+const TPL = `billium_model_tpl_${process.pid}`;
+const RUNDB = `billium_model_run_${process.pid}`;
 const ROLE = 'billium_model';
-const SECRET = crypto.randomBytes(32).toString('hex');
+let SECRET = crypto.randomBytes(32).toString('hex');
+let secretSet = false;
 
 let passed = 0;
 let failed = 0;
@@ -82,9 +83,16 @@ async function prepare() {
   await admin.query(`CREATE DATABASE ${TPL}`);
   const roleExists = (await admin.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [ROLE])).rowCount;
   if (!roleExists) await admin.query(`CREATE ROLE ${ROLE} LOGIN`);
-  // The HS256 secret is the server's (decision 8): postgresql.auto.conf, reloaded.
-  await admin.query(`ALTER SYSTEM SET billium.jwt_secret = '${SECRET}'`);
-  await admin.query('SELECT pg_reload_conf()');
+  // The HS256 secret is the server's (decision 8): postgresql.auto.conf, reloaded. One already set
+  // in the server's configuration (another run's, an operator's) is used as it is.
+  const cur = (await admin.query(`SELECT current_setting('billium.jwt_secret', true) AS s`)).rows[0].s;
+  if (cur) {
+    SECRET = cur;
+  } else {
+    await admin.query(`ALTER SYSTEM SET billium.jwt_secret = '${SECRET}'`);
+    await admin.query('SELECT pg_reload_conf()');
+    secretSet = true;
+  }
   const tpl = await connect(TPL);
   await tpl.query('CREATE EXTENSION billium');
   const newest = (await tpl.query(`SELECT version FROM pg_available_extension_versions WHERE name = 'billium'
@@ -125,8 +133,10 @@ async function cleanup() {
   if (!ctx) return;
   await ctx.admin.query(`DROP DATABASE IF EXISTS ${RUNDB} WITH (FORCE)`).catch(() => {});
   await ctx.admin.query(`DROP DATABASE IF EXISTS ${TPL} WITH (FORCE)`).catch(() => {});
-  await ctx.admin.query('ALTER SYSTEM RESET billium.jwt_secret').catch(() => {});
-  await ctx.admin.query('SELECT pg_reload_conf()').catch(() => {});
+  if (secretSet) {
+    await ctx.admin.query('ALTER SYSTEM RESET billium.jwt_secret').catch(() => {});
+    await ctx.admin.query('SELECT pg_reload_conf()').catch(() => {});
+  }
   await ctx.admin.end();
 }
 
@@ -229,7 +239,7 @@ async function fresh(known) {
 const principal = fc.nat({ max: 40 });
 const conn = fc.nat({ max: CONNS - 1 });
 const merchant = fc.nat({ max: 1 });
-const grant = fc.record({ mode: fc.nat({ max: 4 }), seed: fc.nat() });
+const grant = fc.record({ mode: fc.nat({ max: 5 }), seed: fc.nat() });
 const user = fc.nat({ max: 6 });
 const keyIx = fc.nat({ max: 30 });
 const mk = (t, rec) => fc.record(rec).map((d) => C.fromDesc({ t, ...d }));
