@@ -107,10 +107,30 @@ class Cmd {
   }
   tags() { return []; }
   toString() { return JSON.stringify(this.d); }
+  // The command in words, against the model's state before it runs (for stored regressions).
+  story(model) {
+    const d = this.d;
+    const parts = [d.t];
+    if (d.p !== undefined) parts.push(`by ${model.describe(model.principal(d.p))}`);
+    if (d.a !== undefined) parts.push(model.actions[d.a % model.actions.length].name);
+    if (d.m !== undefined) parts.push(`merchant ${'AB'[d.m]}`);
+    if (d.u !== undefined) parts.push(`user ${model.users[d.u % model.users.length].name}`);
+    if (d.k !== undefined) parts.push(`key#${d.k % model.keys.length}`);
+    for (const f of ['type', 'role', 'grace', 'e', 'f', 'v', 'col', 'r']) if (d[f] !== undefined) parts.push(`${f}=${d[f]}`);
+    if (d.g) parts.push(`grant mode ${d.g.mode}`);
+    if (d.c !== undefined) parts.push(`backend ${d.c}`);
+    return parts.join(' ');
+  }
   async run(model, real) {
     model.step = (model.step || 0) + 1;
-    await this.exec(model, real);
-    await real.invariants(model, this);
+    (model.log = model.log || []).push(this.story(model));
+    try {
+      await this.exec(model, real);
+      await real.invariants(model, this);
+    } catch (e) {
+      e.log = model.log;
+      throw e;
+    }
   }
 }
 

@@ -89,11 +89,13 @@ class Model {
   }
 
   // --- principals -------------------------------------------------------------------------
-  // 0 none, 1 malformed key, 2 unknown key, then one session per user, then every key.
+  // 0 none, 1 malformed key, 2 unknown key, then one session per user, then every key; see principal().
   principals() {
     return 3 + this.users.length + this.keys.length;
   }
   principal(i) {
+    // 100 and up: the most recent keys (100 the newest), so "make a key, then use it" is common.
+    if (i >= 100) return { kind: 'key', k: this.keys.length - 1 - ((i - 100) % this.keys.length) };
     i %= this.principals();
     if (i === 0) return { kind: 'none' };
     if (i === 1) return { kind: 'malformed', plain: 'sk_not_a_key' };

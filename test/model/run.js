@@ -236,7 +236,7 @@ async function fresh(known) {
 }
 
 // --- the commands' arbitraries ------------------------------------------------------------------------
-const principal = fc.nat({ max: 40 });
+const principal = fc.oneof(fc.nat({ max: 40 }), fc.integer({ min: 100, max: 102 }));
 const conn = fc.nat({ max: CONNS - 1 });
 const merchant = fc.nat({ max: 1 });
 const grant = fc.record({ mode: fc.nat({ max: 5 }), seed: fc.nat() });
@@ -297,16 +297,18 @@ async function replayRegressions(known) {
   }
 }
 
-function save(tags, descs, message) {
+async function save(tags, descs, message) {
   fs.mkdirSync(REGRESSIONS, { recursive: true });
+  let story = [];
+  try { await runSequence(descs, new Set()); } catch (e) { story = e.log || []; }
   const body = JSON.stringify(descs);
   const name = `${tags.join('+')}-${crypto.createHash('sha256').update(body).digest('hex').slice(0, 8)}.json`;
   const file = path.join(REGRESSIONS, name);
   if (!fs.existsSync(file)) {
     fs.writeFileSync(file, `${JSON.stringify({ tags, found: new Date().toISOString().slice(0, 10), seed: SEED, message,
-      commands: descs }, null, 1)}\n`);
+      story, commands: descs }, null, 1)}\n`);
   }
-  return name;
+  return { name, story };
 }
 
 async function random(known) {
@@ -333,11 +335,11 @@ async function random(known) {
     const descs = [...res.counterexample[0].commands].filter((c) => c.hasRan).map((c) => c.cmd.d);
     const err = res.errorInstance;
     const tags = tagsOf(err);
-    const name = save(tags, descs, err && err.message);
+    const { name, story } = await save(tags, descs, err && err.message);
     found.push(tags);
     notOk(`model: ${err && err.message} (seed ${seed}, shrunk to ${descs.length} commands, stored as regressions/${name})`,
       knownAs(tags, known));
-    diag(descs.map((d) => JSON.stringify(d)).join('\n'));
+    diag(descs.map((d, i) => `${JSON.stringify(d)}${story[i] ? `   ${story[i]}` : ''}`).join('\n'));
     if (err && !err.tags) diag(err.stack);
     for (const t of tags) skip.add(t);
     if (tags[0] === 'harness' || tags[0] === 'model') skip.add(`__stop`);
@@ -347,9 +349,25 @@ async function random(known) {
   return found;
 }
 
+// --annotate: replay each stored case and rewrite its story (the commands in words).
+async function annotate() {
+  for (const f of fs.readdirSync(REGRESSIONS).filter((x) => x.endsWith('.json')).sort()) {
+    const file = path.join(REGRESSIONS, f);
+    const rec = JSON.parse(fs.readFileSync(file, 'utf8'));
+    try { await runSequence(rec.commands, new Set()); rec.story = []; } catch (e) { rec.story = e.log || []; }
+    const { commands: cmds, ...rest } = rec;
+    fs.writeFileSync(file, `${JSON.stringify({ ...rest, commands: cmds }, null, 1)}\n`);
+    console.log(`# ${f}: ${rec.story.join(' | ')}`);
+  }
+}
+
 async function main() {
   const known = knownClasses();
   await prepare();
+  if (process.argv.includes('--annotate')) {
+    try { await annotate(); } finally { await cleanup(); }
+    return;
+  }
   console.log(`# billium ${ctx.version}; seed ${SEED}; ${RUNS === 1e9 ? 'no' : RUNS} sequence bound, ${SECONDS} s, at most ${MAX_COMMANDS} commands each, ${CONNS} backends`);
   console.log(`# known discrepancy classes (left out of random runs): ${[...known.keys()].join(', ') || 'none'}`);
   const started = Date.now();
