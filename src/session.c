@@ -29,6 +29,7 @@
 
 #include "errors.h"
 #include "json_input.h"
+#include "jwt_signature.h"
 #include "lookup.h"
 #include "parse_jwt.h"
 #include "session.h"
@@ -237,27 +238,6 @@ done:
 	return key;
 }
 
-/* ES256 signs r || s (32 bytes each); OpenSSL verifies DER. */
-static unsigned char *
-es256_der(const unsigned char *signature, size_t len, int *der_len)
-{
-	ECDSA_SIG *sig = ECDSA_SIG_new();
-	BIGNUM *r = BN_bin2bn(signature, 32, NULL);
-	BIGNUM *s = BN_bin2bn(signature + 32, 32, NULL);
-	unsigned char *der = NULL;
-
-	*der_len = 0;
-	if (len == 64 && sig != NULL && r != NULL && s != NULL && ECDSA_SIG_set0(sig, r, s) == 1)
-	{
-		r = s = NULL; /* owned by sig now */
-		*der_len = i2d_ECDSA_SIG(sig, &der);
-	}
-	BN_free(r);
-	BN_free(s);
-	ECDSA_SIG_free(sig);
-	return *der_len > 0 ? der : NULL;
-}
-
 /* The JWK of billium.jwt_jwks for kid (or the only key, when the token names none). */
 static Jsonb *
 jwks_key(const char *kid)
@@ -305,7 +285,7 @@ public_key_verifies(const JwtParts *parts, const char *alg, const char *kid,
 	bool ok = false;
 
 	if (md != NULL && strcmp(alg, "ES256") == 0)
-		der = es256_der(signature, signature_len, &der_len);
+		der = billium_es256_der(signature, signature_len, &der_len);
 	if (md != NULL && (strcmp(alg, "RS256") == 0 || der != NULL) &&
 		EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, key) == 1)
 		ok = EVP_DigestVerify(md, der != NULL ? der : signature,
