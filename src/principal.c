@@ -2,7 +2,8 @@
  * principal.c: the transaction's principal.  A GUC assign hook marks it stale whenever
  * billium.api_key changes (including when SET LOCAL ends), and a transaction callback forgets it
  * at commit and abort, so a key is verified at most once per transaction however many rows and
- * policies ask, and never outlives the transaction that presented it.
+ * policies ask, and never outlives the transaction that presented it.  A principal set inside a
+ * savepoint is scoped to it as SET LOCAL is: rolled back with it, kept when it is released.
  */
 #include "postgres.h"
 
@@ -42,6 +43,40 @@ static bool team_cache_on_team;
 static BilliumPermset team_cache_permissions;
 static int team_cache_missing;
 
+/*
+ * The principal as it was before a subtransaction first changed it, to be restored if that
+ * subtransaction rolls back.  Most recent first; the entries live in TopTransactionContext and
+ * the list is dropped at the end of the transaction.
+ */
+typedef struct SavedPrincipal
+{
+	SubTransactionId subid;
+	Principal principal;
+	bool resolved;
+	struct SavedPrincipal *next;
+} SavedPrincipal;
+
+static SavedPrincipal *saved_principals = NULL;
+
+/* Called before the principal changes: remember it once per subtransaction. */
+static void
+save_principal_for_subxact(void)
+{
+	SubTransactionId subid = GetCurrentSubTransactionId();
+	SavedPrincipal *entry;
+
+	/* Outside any savepoint the transaction's end forgets the principal anyway. */
+	if (!IsTransactionState() || subid == TopSubTransactionId ||
+		(saved_principals != NULL && saved_principals->subid == subid))
+		return;
+	entry = MemoryContextAlloc(TopTransactionContext, sizeof(SavedPrincipal));
+	entry->subid = subid;
+	entry->principal = current;
+	entry->resolved = resolved;
+	entry->next = saved_principals;
+	saved_principals = entry;
+}
+
 static void
 forget_principal(void)
 {
@@ -67,6 +102,43 @@ principal_xact_callback(XactEvent event, void *arg pg_attribute_unused())
 		case XACT_EVENT_PARALLEL_ABORT:
 		case XACT_EVENT_PREPARE:
 			forget_principal();
+			saved_principals = NULL; /* freed with TopTransactionContext */
+			break;
+		default:
+			break;
+	}
+}
+
+/*
+ * A subtransaction rolled back restores the principal from before it changed it; one committed
+ * (a released savepoint) hands what it saved to its parent, unless the parent saved its own.
+ */
+static void
+principal_subxact_callback(SubXactEvent event, SubTransactionId subid, SubTransactionId parent,
+						   void *arg pg_attribute_unused())
+{
+	SavedPrincipal *entry = saved_principals;
+
+	if (entry == NULL || entry->subid != subid)
+		return;
+	switch (event)
+	{
+		case SUBXACT_EVENT_ABORT_SUB:
+			current = entry->principal;
+			resolved = entry->resolved;
+			team_cache_valid = false;
+			saved_principals = entry->next;
+			pfree(entry);
+			break;
+		case SUBXACT_EVENT_COMMIT_SUB:
+			if (parent == TopSubTransactionId ||
+				(entry->next != NULL && entry->next->subid == parent))
+			{
+				saved_principals = entry->next;
+				pfree(entry);
+			}
+			else
+				entry->subid = parent;
 			break;
 		default:
 			break;
@@ -83,6 +155,7 @@ principal_init(void)
 		&api_key_setting, "", PGC_USERSET,
 		GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE | GUC_DISALLOW_IN_FILE, NULL, assign_api_key, NULL);
 	RegisterXactCallback(principal_xact_callback, NULL);
+	RegisterSubXactCallback(principal_subxact_callback, NULL);
 	session_init(forget_principal);
 }
 
@@ -111,6 +184,7 @@ become_key(const char *key, size_t len, const char *action)
 
 	key_verify(key, len, action, &record);
 	ratelimit_charge(&record, action); /* 429 when the bucket is empty */
+	save_principal_for_subxact();
 	forget_principal();
 	current.kind = PRINCIPAL_API_KEY;
 	current.key_id = record.key_id;
@@ -126,6 +200,7 @@ become_key(const char *key, size_t len, const char *action)
 static void
 become_user(const pg_uuid_t *user_id, bool session)
 {
+	save_principal_for_subxact();
 	forget_principal();
 	current.kind = PRINCIPAL_USER;
 	current.user_id = *user_id;
@@ -185,6 +260,7 @@ principal_current(const char *action)
 			become_user(&claims_user, true);
 		else
 		{
+			save_principal_for_subxact();
 			forget_principal();
 			resolved = true;
 		}
