@@ -400,7 +400,8 @@ session_verify(const char *token, size_t len, const char *action, pg_uuid_t *use
 		(payload_text = decode_segment(&parts.payload, &payload_len)) == NULL ||
 		(signature = decode_segment(&parts.signature, &signature_len)) == NULL ||
 		(header = json_object_quietly((char *)header_text, header_len)) == NULL ||
-		(alg = member_string(header, "alg")) == NULL || member(header, "crit") != NULL)
+		(alg = member_string(header, "alg")) == NULL || member(header, "crit") != NULL ||
+		(member(header, "kid") != NULL && member_string(header, "kid") == NULL))
 		invalid(action);
 
 	/* Only the three algorithms; "none" and everything else are refused before any claim is read.
