@@ -18,7 +18,7 @@
 #define BILLIUM_JSON_MAX_DEPTH 64
 
 /* A number of at most this many characters, with an exponent of at most 1000, fits numeric. */
-#define BILLIUM_JSON_MAX_NUMBER_LEN 256
+#define BILLIUM_JSON_MAX_NUMBER_LEN 1000
 #define BILLIUM_JSON_MAX_EXPONENT	1000
 
 #if PG_VERSION_NUM >= 160000

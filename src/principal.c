@@ -25,6 +25,7 @@
 #include "lookup.h"
 #include "principal.h"
 #include "ratelimit.h"
+#include "secrets.h"
 #include "session.h"
 
 static char *api_key_setting = NULL;
@@ -151,9 +152,11 @@ principal_init(void)
 	DefineCustomStringVariable(
 		"billium.api_key", "The API key presented by this transaction's caller.",
 		"Set with SET LOCAL for one transaction; an empty value means no key. The key is "
-		"verified once per transaction and never shown by SHOW ALL.",
+		"verified once per transaction and never shown by SHOW ALL, nor stored per role, "
+		"database or function.",
 		&api_key_setting, "", PGC_USERSET,
-		GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE | GUC_DISALLOW_IN_FILE, NULL, assign_api_key, NULL);
+		GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE | GUC_DISALLOW_IN_FILE, secrets_check_credential,
+		assign_api_key, NULL);
 	RegisterXactCallback(principal_xact_callback, NULL);
 	RegisterSubXactCallback(principal_subxact_callback, NULL);
 	session_init(forget_principal);
@@ -245,10 +248,14 @@ principal_current(const char *action)
 {
 	if (!resolved)
 	{
-		const char *key = presented_key();
+		const char *key;
 		const char *token;
 		pg_uuid_t claims_user;
-		bool has_session = presented_session(&token, &claims_user);
+		bool has_session;
+
+		secrets_warn_once();
+		key = presented_key();
+		has_session = presented_session(&token, &claims_user);
 
 		if (key != NULL && has_session)
 			billium_raise(BE_PRINCIPAL_CONFLICT, action, NULL);

@@ -32,6 +32,7 @@
 #include "jwt_signature.h"
 #include "lookup.h"
 #include "parse_jwt.h"
+#include "secrets.h"
 #include "session.h"
 
 static char *session_token = NULL;
@@ -56,12 +57,21 @@ session_init(void (*assign)(void))
 	principal_changed = assign;
 	DefineCustomStringVariable(
 		"billium.session", "The dashboard session token (a JWT) presented by this transaction.",
-		"Set with SET LOCAL for one transaction; an empty value means no session.", &session_token,
-		"", PGC_USERSET, GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE | GUC_DISALLOW_IN_FILE, NULL,
-		assign_session, NULL);
+		"Set with SET LOCAL for one transaction; an empty value means no session. Never stored "
+		"per role, database or function.",
+		&session_token, "", PGC_USERSET, GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE | GUC_DISALLOW_IN_FILE,
+		secrets_check_credential, assign_session, NULL);
+	/*
+	 * Server-level: postgresql.conf, an included file or ALTER SYSTEM, applied on reload.  So with
+	 * billium preloaded, ALTER ROLE/DATABASE ... SET and SET itself are refused: a value stored
+	 * per role or database would be readable by every role in pg_db_role_setting.
+	 */
 	DefineCustomStringVariable(
-		"billium.jwt_secret", "The HS256 secret of dashboard session tokens.", NULL, &jwt_secret,
-		"", PGC_SUSET, GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE, NULL, NULL, NULL);
+		"billium.jwt_secret", "The HS256 secret of dashboard session tokens.",
+		"Set in postgresql.conf (or an included file, or ALTER SYSTEM) and reload; readable by "
+		"superusers only.",
+		&jwt_secret, "", PGC_SIGHUP, GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE, NULL,
+		NULL, NULL);
 	DefineCustomStringVariable("billium.jwt_jwks",
 							   "Public keys (a JWKS document) for RS256 and ES256 session tokens.",
 							   NULL, &jwt_jwks, "", PGC_SUSET, GUC_NOT_IN_SAMPLE, NULL, NULL, NULL);
