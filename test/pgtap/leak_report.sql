@@ -98,9 +98,9 @@ SELECT is_empty($$
 	'billium_scanner holds no privilege on any table or view beyond PUBLIC''s');
 SELECT is_empty($$
 	SELECT c.oid::regclass::text FROM pg_class c
-	WHERE c.relnamespace = 'billium'::regnamespace AND c.relkind = 'S'
-	  AND has_sequence_privilege('billium_scanner', c.oid, 'USAGE,SELECT,UPDATE')
-	  AND NOT has_sequence_privilege('public', c.oid, 'USAGE,SELECT,UPDATE')$$,
+	WHERE c.relnamespace = 'billium'::regnamespace
+	  AND CASE WHEN c.relkind = 'S' THEN has_sequence_privilege('billium_scanner', c.oid, 'USAGE,SELECT,UPDATE')
+			   AND NOT has_sequence_privilege('public', c.oid, 'USAGE,SELECT,UPDATE') END$$,
 	'billium_scanner holds no privilege on any sequence beyond PUBLIC''s');
 SELECT results_eq($$
 	SELECT p.oid::regprocedure::text FROM pg_proc p
