@@ -13,6 +13,8 @@
 --   5. the audit trail: a leak row per revoked key with the source URL, a sighting row for the pk
 --      and the already revoked key, and no column anywhere holding a token
 --   6. the same report again: the same answer, nothing changed
+--   4b. the keys the leaked key minted (children, grandchildren) are revoked with it, as a revoke
+--      revokes them (issue 12, decision 2), each audited; they are not marked leaked themselves
 --   7. verification: a leaked key is refused with API_KEY_LEAKED (a key revoked by hand still
 --      with API_KEY_REVOKED); the key listing (billium_api) shows when and where
 --
@@ -28,7 +30,7 @@ BEGIN
 	END IF;
 END
 $$;
-SELECT plan(45);
+SELECT plan(48);
 
 ------------------------------------------------------------------------------------------------
 -- Fixtures, as the superuser.
@@ -44,6 +46,14 @@ SELECT billium.billium_key_generate('sk') AS unknown \gset
 SELECT left(:'live', 98) || CASE WHEN right(:'live', 1) = 'A' THEN 'B' ELSE 'A' END AS bad_checksum \gset
 SELECT 'sk_not_a_key' AS malformed \gset
 SELECT 'https://github.com/octo/leaky/blob/main/.env' AS url \gset
+
+-- A key minted by the live key, and one minted by that one.
+SELECT billium.billium_test_key(:'m', 'sk', '{invoice:view}') AS child \gset
+SELECT billium.billium_test_key(:'m', 'sk', '{invoice:view}') AS grandchild \gset
+UPDATE billium.api_keys SET created_by_key = (SELECT id FROM billium.api_keys WHERE key_hash = sha256(convert_to(:'live', 'UTF8')))
+WHERE key_hash = sha256(convert_to(:'child', 'UTF8'));
+UPDATE billium.api_keys SET created_by_key = (SELECT id FROM billium.api_keys WHERE key_hash = sha256(convert_to(:'child', 'UTF8')))
+WHERE key_hash = sha256(convert_to(:'grandchild', 'UTF8'));
 
 UPDATE billium.api_keys SET expires_at = now() - interval '1 day'
 WHERE key_hash = sha256(convert_to(:'expired', 'UTF8'));
@@ -159,6 +169,14 @@ SELECT ok((SELECT revoked_at IS NULL AND leaked_at IS NULL FROM billium.api_keys
 SELECT is((SELECT count(*)::int FROM billium.api_keys WHERE name LIKE 'decoy%' AND revoked_at IS NULL), 2,
 	'the rows holding the hashes of the malformed and checksum-bad tokens are not revoked (never looked up)');
 
+SELECT ok((SELECT bool_and(revoked_at IS NOT NULL AND leaked_at IS NULL) FROM billium.api_keys
+		   WHERE key_hash IN (sha256(convert_to(:'child', 'UTF8')), sha256(convert_to(:'grandchild', 'UTF8')))),
+	'the keys the leaked key minted, at any depth, are revoked with it (not marked leaked themselves)');
+SELECT is((SELECT count(*)::int FROM billium.audit_log a JOIN billium.api_keys k ON k.id = (a.after->>'id')::uuid
+		   WHERE a.action = 'api_keys.revoke'
+			 AND k.key_hash IN (sha256(convert_to(:'child', 'UTF8')), sha256(convert_to(:'grandchild', 'UTF8')))), 2,
+	'each revocation of a minted key is audited as a revoke');
+
 ------------------------------------------------------------------------------------------------
 -- 5. The audit trail.
 ------------------------------------------------------------------------------------------------
@@ -239,6 +257,7 @@ SELECT is(pg_temp.verify_code(:'live'), 'API_KEY_LEAKED', 'the live key: API_KEY
 SELECT is(pg_temp.verify_code(:'expired'), 'API_KEY_LEAKED', 'the expired key: API_KEY_LEAKED, not API_KEY_EXPIRED');
 SELECT is(pg_temp.verify_code(:'revoked'), 'API_KEY_REVOKED', 'the key revoked before the report: still API_KEY_REVOKED');
 SELECT is(pg_temp.verify_code(:'pk'), 'ok', 'the pk key still verifies');
+SELECT is(pg_temp.verify_code(:'grandchild'), 'API_KEY_REVOKED', 'a key the leaked key minted: API_KEY_REVOKED');
 
 SELECT billium.billium_act_as(:'owner') IS NOT NULL AS acting \gset
 SET ROLE tap_app;
