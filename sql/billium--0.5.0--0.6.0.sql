@@ -68,6 +68,41 @@ $$;
 COMMENT ON FUNCTION @extschema@.billium_api_keys_audit() IS
 	'trigger: audit a key''s create, edit, roll, revoke and leak (never its hash)';
 
+-- Revoke a key's descendants (the keys it minted, at any depth: created_by_key), each update
+-- audited by the trigger as a revoke.  Internal, without a gate: callers authorize first.  Each
+-- pass runs on a fresh snapshot, so a child committed while a pass waited on a row is found by
+-- the next; done when a pass revokes nothing.  The path stops a cycle a hand-written row could
+-- make.
+-- NOTE (issue 12, decision 2): billium_revoke_api_key gains the same cascade on branch wip-s1;
+-- once both are on main, it and this should be one path (the revoke calling this function).
+CREATE FUNCTION @extschema@.billium_revoke_key_descendants(key_id uuid) RETURNS bigint
+	LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	revoked bigint;
+	total bigint := 0;
+BEGIN
+	LOOP
+		WITH RECURSIVE tree (id, path) AS (
+			SELECT k.id, ARRAY[k.id] FROM @extschema@.api_keys k
+			WHERE k.id OPERATOR(pg_catalog.=) billium_revoke_key_descendants.key_id
+			UNION ALL
+			SELECT c.id, t.path OPERATOR(pg_catalog.||) c.id
+			FROM tree t JOIN @extschema@.api_keys c ON c.created_by_key OPERATOR(pg_catalog.=) t.id
+			WHERE NOT c.id OPERATOR(pg_catalog.=) ANY (t.path))
+		UPDATE @extschema@.api_keys k SET revoked_at = pg_catalog.now()
+		WHERE k.id IN (SELECT t.id FROM tree t WHERE t.id OPERATOR(pg_catalog.<>) billium_revoke_key_descendants.key_id)
+		  AND k.revoked_at IS NULL;
+		GET DIAGNOSTICS revoked = ROW_COUNT;
+		total := total OPERATOR(pg_catalog.+) revoked;
+		EXIT WHEN revoked OPERATOR(pg_catalog.=) 0;
+	END LOOP;
+	RETURN total;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.billium_revoke_key_descendants(uuid) IS
+	'internal: revoke every key the key minted, at any depth (each audited); returns how many';
+REVOKE ALL ON FUNCTION @extschema@.billium_revoke_key_descendants(uuid) FROM PUBLIC;
+
 CREATE FUNCTION @extschema@.billium_report_leaked_keys(tokens text[], source_url text)
 	RETURNS TABLE (token text, label text)
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -88,12 +123,13 @@ BEGIN
 			WHERE a.key_hash OPERATOR(pg_catalog.=) pg_catalog.sha256(pg_catalog.convert_to(candidate, 'UTF8'))
 			FOR UPDATE;
 			IF FOUND AND k.key_type OPERATOR(pg_catalog.=) 'sk' AND k.revoked_at IS NULL THEN
-				-- Live or expired: revoked now, as billium_revoke_api_key revokes (the statement
-				-- trigger invalidates every backend's cached record at commit).
+				-- Live or expired: revoked now, with the keys it minted, as a revoke does (the
+				-- statement trigger invalidates every backend's cached records at commit).
 				UPDATE @extschema@.api_keys a
 				SET revoked_at = pg_catalog.now(), leaked_at = pg_catalog.now(),
 					leak_source_url = billium_report_leaked_keys.source_url
 				WHERE a.id OPERATOR(pg_catalog.=) k.id;
+				PERFORM @extschema@.billium_revoke_key_descendants(k.id);
 				label := 'true_positive';
 			ELSIF FOUND THEN
 				-- A pk key (public by design) or a key already revoked: the sighting is recorded,
@@ -113,7 +149,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.billium_report_leaked_keys(text[], text) IS
-	'a secret scanner''s report: per token, true_positive (an sk key of ours, now revoked) or false_positive (malformed, bad checksum, unknown, or a pk key); audited with source_url, never the token (billium_scanner only)';
+	'a secret scanner''s report: per token, true_positive (an sk key of ours, now revoked with the keys it minted) or false_positive (malformed, bad checksum, unknown, or a pk key); audited with source_url, never the token (billium_scanner only)';
 
 REVOKE ALL ON FUNCTION @extschema@.billium_report_leaked_keys(text[], text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.billium_report_leaked_keys(text[], text) TO billium_scanner;
