@@ -113,6 +113,13 @@ BEGIN
 	IF pg_catalog.length(source_url) OPERATOR(pg_catalog.>) 2048 THEN
 		RAISE EXCEPTION 'source URL is longer than 2048 characters' USING ERRCODE = 'invalid_parameter_value';
 	END IF;
+	-- The reported keys are locked in one order (their hashes') before any is revoked, so that two
+	-- reports naming the same keys in different orders wait for each other instead of deadlocking.
+	PERFORM FROM @extschema@.api_keys a
+	WHERE a.key_hash OPERATOR(pg_catalog.=) ANY (
+		SELECT pg_catalog.sha256(pg_catalog.convert_to(u.t, 'UTF8')) FROM pg_catalog.unnest(tokens) AS u(t)
+		WHERE @extschema@.billium_key_is_well_formed(u.t))
+	ORDER BY a.key_hash FOR UPDATE;
 	FOR candidate IN SELECT u.t FROM pg_catalog.unnest(tokens) WITH ORDINALITY AS u(t, n) ORDER BY u.n LOOP
 		token := candidate;
 		label := 'false_positive';
