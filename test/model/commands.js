@@ -107,13 +107,21 @@ class Cmd {
   }
   tags() { return []; }
   toString() { return JSON.stringify(this.d); }
+  // m = 2: the principal's own merchant (a key's, or the first team of a session's user).
+  mOf(model) {
+    if (this.d.m !== 2) return this.d.m;
+    const p = model.principal(this.d.p);
+    if (p.kind === 'key') return model.keys[p.k].m;
+    if (p.kind === 'session') return model.member(0, p.u) ? 0 : model.member(1, p.u) ? 1 : 0;
+    return 0;
+  }
   // The command in words, against the model's state before it runs (for stored regressions).
   story(model) {
     const d = this.d;
     const parts = [d.t];
     if (d.p !== undefined) parts.push(`by ${model.describe(model.principal(d.p))}`);
     if (d.a !== undefined) parts.push(model.actions[d.a % model.actions.length].name);
-    if (d.m !== undefined) parts.push(`merchant ${'AB'[d.m]}`);
+    if (d.m !== undefined) parts.push(`merchant ${'AB'[this.mOf(model)]}${d.m === 2 ? ' (its own)' : ''}`);
     if (d.u !== undefined) parts.push(`user ${model.users[d.u % model.users.length].name}`);
     if (d.k !== undefined) parts.push(`key#${d.k % model.keys.length}`);
     for (const f of ['type', 'role', 'grace', 'e', 'f', 'v', 'col', 'r']) if (d[f] !== undefined) parts.push(`${f}=${d[f]}`);
@@ -145,7 +153,7 @@ class Act extends Cmd {
   action(model) { return model.actions[this.d.a % model.actions.length]; }
   delegate(model) {
     const name = this.action(model).name;
-    const d = this.d;
+    const d = { ...this.d, m: this.mOf(model) };
     const r = d.r;
     switch (name) {
       case 'team.invite': return new Invite({ t: 'invite', p: d.p, m: d.m, u: r % 7, role: 1 + (r % 3), g: { mode: r % 3, seed: r }, c: d.c });
@@ -164,10 +172,10 @@ class Act extends Cmd {
     const p = model.principal(this.d.p);
     const a = this.action(model);
     const [res, verb] = a.name.split('.');
-    const tags = model.gate(p, a.name, this.d.m).tags.slice();
+    const tags = model.gate(p, a.name, this.mOf(model)).tags.slice();
     if (verb === 'create' && RESOURCE_TABLE[res]) {
       const dom = M.TABLE_DOMAIN[RESOURCE_TABLE[res]];
-      const perms = model.permsOn(p, this.d.m);
+      const perms = model.permsOn(p, this.mOf(model));
       if (perms.has(a.permission) && !perms.has(`${dom}:view`)) tags.push('create-only');
       if (res === 'invoices' && p.kind === 'key' && model.keys[p.k].type === 'pk') tags.push('pk-price');
     }
@@ -177,7 +185,7 @@ class Act extends Cmd {
   async exec(model, real) {
     const p = model.principal(this.d.p);
     const a = this.action(model);
-    const m = this.d.m;
+    const m = this.mOf(model);
     const mid = model.merchants[m].id;
     const gp = model.gate(p, a.name, m);
     const gate = await gateCall(real, model, this.d.c, p, a.name, m);
@@ -334,6 +342,9 @@ class Act extends Cmd {
       const gotIds = got.ok ? got.value.rows.map((r) => `${r.merchant_id}/${r.user_id}`).sort() : [];
       if (!got.ok || JSON.stringify(gotIds) !== JSON.stringify(want.sort()))
         fail(`team rows: billium ${got.ok ? gotIds.length : show(got)}, the model ${want.length}`);
+      const here = gotIds.filter((x) => x.startsWith(`${mid}/`)).length;
+      const all = [...model.team.keys()].filter((k) => k.startsWith(`${m}/`)).length;
+      if (allowedByGate !== (here === all && all > 0)) fail(`the gate ${allowedByGate ? 'allows' : 'refuses'} ${a.name}; ${here} of ${all} team rows are visible`);
       const users = await run((db) => db.query('SELECT id FROM billium.users'));
       const wantUsers = new Set(p.kind === 'session' ? [model.users[p.u].id] : []);
       for (const [k] of model.team) {
@@ -350,6 +361,9 @@ class Act extends Cmd {
       const want = model.keys.filter((k) => model.permsOn(p, k.m).has('api_key:view')).map((k) => k.id).sort();
       const gotIds = got.ok ? got.value.rows.map((r) => r.id).sort() : [];
       if (JSON.stringify(gotIds) !== JSON.stringify(want)) fail(`api_keys visible: billium ${gotIds.length}, the model ${want.length}`);
+      const here = model.keys.filter((k) => k.m === m && gotIds.includes(k.id)).length;
+      const all = model.keys.filter((k) => k.m === m).length;
+      if (allowedByGate !== (here === all && all > 0)) fail(`the gate ${allowedByGate ? 'allows' : 'refuses'} ${a.name}; ${here} of ${all} keys are visible`);
       return;
     }
     throw new Error(`no SQL path for ${a.name}`);
@@ -392,9 +406,22 @@ async function teamRun(model, real, cmd, change, sql, args) {
   const { p: pi, m, u, c } = cmd.d;
   const p = model.principal(pi);
   const v = teamVerdict(model, p, m, u, change);
+  const own = model.permsOn(p, m);
+  const before = model.member(m, u);
+  const same = before && change.kind !== 'remove' && before.role === change.role && eqSet(before.grant, change.grant);
   const got = await tx(real, model, c, p, (db) => db.query(sql, args));
   expect(got, v, `${change.kind} ${model.users[u].name} on merchant ${m} as ${model.describe(p)}`);
-  if (got.ok && got.rows === 1) teamApply(model, m, u, change);
+  if (got.ok && got.rows === 1) {
+    teamApply(model, m, u, change);
+    // Nobody grants more than they hold: the member's role cap and grant, as stored, within the caller's.
+    if (change.kind !== 'remove' && !same) {
+      const r = (await real.admin.query('SELECT role, permissions::text AS g FROM billium.team_members WHERE merchant_id = $1 AND user_id = $2',
+        [model.merchants[m].id, model.users[u].id])).rows[0];
+      const held = union(ROLE_CAP[r.role], parsePerms(r.g));
+      if (!subset(held, own))
+        throw new Discrepancy(['escalation', ...v.tags], `${model.describe(p)} made ${model.users[u].name} ${r.role} ${r.g} on merchant ${m}, beyond its own {${sorted(own).join(',')}}`);
+    }
+  }
 }
 function roleChange(model, m, u, role) {
   const cur = model.member(m, u);
@@ -510,7 +537,8 @@ class Factor extends Cmd {
 const EXPIRY = [() => null, () => Date.now() - 3600e3, () => Date.now() + DAY, () => Date.now() + 2 * DAY];
 class KeyCreate extends Cmd {
   plan(model) {
-    const { p: pi, m, type, g, e } = this.d;
+    const { p: pi, type, g, e } = this.d;
+    const m = this.mOf(model);
     const p = model.principal(pi);
     const perms = model.permsOn(p, m);
     const base = type === 'pk' ? inter(perms, TYPE_CAP.pk) : perms;
@@ -539,7 +567,8 @@ class KeyCreate extends Cmd {
   }
   tags(model) { return this.plan(model).tags; }
   async exec(model, real) {
-    const { m, type, e, c } = this.d;
+    const { type, e, c } = this.d;
+    const m = this.mOf(model);
     const plan = this.plan(model);
     const { p } = plan;
     const req = EXPIRY[e % 4]();
@@ -549,6 +578,7 @@ class KeyCreate extends Cmd {
     expect(got, plan, `create ${type} key ${text(plan.grant)} on merchant ${m} as ${model.describe(p)}`);
     if (!got.ok) return;
     const row = got.value.rows[0];
+    await checkNotAbove(real, model, row.api_key, model.permsOn(p, m), p, plan.tags);
     const creator = p.kind === 'session' ? p.u : model.keys[p.k].creator;
     const parent = p.kind === 'key' ? p.k : null;
     model.keys.push({ name: `${type}#${model.keys.length}`, id: row.id, plain: row.api_key, m, type, grant: plan.grant,
@@ -557,6 +587,16 @@ class KeyCreate extends Cmd {
   }
 }
 function keyTarget(model, k) { return k % model.keys.length; }
+// No principal obtains a key more powerful than itself: the new key's verified permissions lie within
+// what the caller held when it asked.
+async function checkNotAbove(real, model, plain, own, p, tags) {
+  let perms;
+  try {
+    perms = parsePerms((await real.admin.query('SELECT (billium.billium_key_verify($1)).permissions::text AS p', [plain])).rows[0].p);
+  } catch { return; } // a key refused outright holds nothing
+  if (!subset(perms, own))
+    throw new Discrepancy(['escalation', ...tags], `${model.describe(p)} obtained a key holding ${sorted(minus(perms, own)).join(',')} beyond its own`);
+}
 // The management functions first find the key among the merchants the caller has any
 // permission on (another merchant's key looks like none: P0002).
 function keyLookup(model, p, ki) {
@@ -642,6 +682,7 @@ class KeyRoll extends Cmd {
     expect(got, plan, `roll key#${plan.ki} (${text(k.grant)}) with grace ${grace} as ${model.describe(plan.p)}`);
     if (!got.ok) return;
     const row = got.value.rows[0];
+    await checkNotAbove(real, model, row.api_key, model.permsOn(plan.p, k.m), plan.p, plan.tags);
     model.keys.push({ name: `${k.type}#${model.keys.length}(roll of #${plan.ki})`, id: row.id, plain: row.api_key, m: k.m,
       type: k.type, grant: set(k.grant), creator: k.creator, parent: k.parent, expires: k.expires, revoked: false });
     const end = Date.now() + (grace === '0' ? 0 : DAY);
