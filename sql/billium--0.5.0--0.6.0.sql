@@ -86,3 +86,202 @@ END
 $$;
 COMMENT ON FUNCTION @extschema@.billium_roll_api_key(uuid, interval) IS
 	'issue a replacement with the same grant, type, creator and parent, and expire the old key after the grace period (needs api_key:edit and every permission of the grant; grace at most billium.max_roll_grace)';
+
+------------------------------------------------------------------------------------------------
+-- Keys minted by keys (issue 12, item 4).  A key created by a key (created_by_key, its parent)
+-- is valid only while every ancestor is: verification (src/lookup.c) takes "revoked" and the
+-- expiry over the whole lineage.  Here: a child's expiry is capped at its ancestors' earliest
+-- when it is created, and revoking a key revokes its descendants in the same transaction, each
+-- change audited.
+------------------------------------------------------------------------------------------------
+
+-- Descendants are found through their parent.
+CREATE INDEX api_keys_created_by_key ON @extschema@.api_keys (created_by_key)
+	WHERE created_by_key IS NOT NULL;
+
+-- The key and the keys that minted it, up the chain (depth 0 is the key).  The path stops a
+-- cycle a hand-written row could make.  Internal.
+CREATE FUNCTION @extschema@.billium_key_lineage(key_id uuid)
+	RETURNS TABLE (id uuid, depth integer, revoked_at timestamptz, expires_at timestamptz)
+	LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+	WITH RECURSIVE lineage (id, parent, path, revoked_at, expires_at) AS (
+		SELECT k.id, k.created_by_key, ARRAY[k.id], k.revoked_at, k.expires_at
+		FROM @extschema@.api_keys k WHERE k.id OPERATOR(pg_catalog.=) billium_key_lineage.key_id
+		UNION ALL
+		SELECT a.id, a.created_by_key, l.path OPERATOR(pg_catalog.||) a.id, a.revoked_at, a.expires_at
+		FROM lineage l JOIN @extschema@.api_keys a ON a.id OPERATOR(pg_catalog.=) l.parent
+		WHERE NOT a.id OPERATOR(pg_catalog.=) ANY (l.path))
+	SELECT l.id, pg_catalog.cardinality(l.path) OPERATOR(pg_catalog.-) 1, l.revoked_at, l.expires_at
+	FROM lineage l
+$$;
+COMMENT ON FUNCTION @extschema@.billium_key_lineage(uuid) IS
+	'internal: the key and its ancestors (the keys that minted it), depth 0 being the key';
+
+-- The key and every key minted from it, down the chain.  Internal.
+CREATE FUNCTION @extschema@.billium_key_descendants(key_id uuid) RETURNS SETOF uuid
+	LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+	WITH RECURSIVE tree (id, path) AS (
+		SELECT k.id, ARRAY[k.id] FROM @extschema@.api_keys k
+		WHERE k.id OPERATOR(pg_catalog.=) billium_key_descendants.key_id
+		UNION ALL
+		SELECT c.id, t.path OPERATOR(pg_catalog.||) c.id
+		FROM tree t JOIN @extschema@.api_keys c ON c.created_by_key OPERATOR(pg_catalog.=) t.id
+		WHERE NOT c.id OPERATOR(pg_catalog.=) ANY (t.path))
+	SELECT t.id FROM tree t
+$$;
+COMMENT ON FUNCTION @extschema@.billium_key_descendants(uuid) IS
+	'internal: the key and every key minted from it, at any depth';
+
+REVOKE ALL ON FUNCTION @extschema@.billium_key_lineage(uuid), @extschema@.billium_key_descendants(uuid)
+	FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION @extschema@.billium_create_api_key(
+		merchant_id uuid, key_type text, permissions @extschema@.billium_permset, name text,
+		expires_at timestamptz DEFAULT NULL, OUT id uuid, OUT api_key text)
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	caller @extschema@.billium_principal;
+	parent @extschema@.api_keys;
+	cap timestamptz;
+BEGIN
+	caller := @extschema@.billium_authorize('api_keys.create', merchant_id);
+	key_type := lower(key_type);
+	PERFORM @extschema@.billium_check_key_grant(merchant_id, key_type, permissions, 'api_keys.create');
+	IF caller.key_id IS NOT NULL THEN
+		-- The parent is locked until commit: a revocation of it waits for this child to be
+		-- written, then finds and revokes it; a revocation committed first is seen here.
+		SELECT * INTO parent FROM @extschema@.api_keys k
+		WHERE k.id OPERATOR(pg_catalog.=) caller.key_id FOR SHARE;
+		IF parent.revoked_at IS NOT NULL THEN
+			PERFORM @extschema@.billium_deny('API_KEY_REVOKED', 'api_keys.create');
+		END IF;
+		-- A child never outlives an ancestor.
+		SELECT pg_catalog.min(l.expires_at) INTO cap FROM @extschema@.billium_key_lineage(caller.key_id) l;
+		IF cap IS NOT NULL AND (billium_create_api_key.expires_at IS NULL
+								OR billium_create_api_key.expires_at OPERATOR(pg_catalog.>) cap) THEN
+			billium_create_api_key.expires_at := cap;
+		END IF;
+	END IF;
+	api_key := @extschema@.billium_key_generate(key_type);
+	INSERT INTO @extschema@.api_keys AS k (merchant_id, key_type, name, hint, key_hash, permissions,
+										   created_by, created_by_key, expires_at)
+	VALUES (billium_create_api_key.merchant_id, key_type, coalesce(name, ''),
+			substr(api_key, 1, 3) || '...' || right(api_key, 4),
+			sha256(convert_to(api_key, 'UTF8')), permissions, caller.user_id, caller.key_id,
+			billium_create_api_key.expires_at)
+	RETURNING k.id INTO id;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.billium_create_api_key(uuid, text, @extschema@.billium_permset, text, timestamptz) IS
+	'create a key (needs api_key:create); the only time its plaintext exists.  A key created by a key expires no later than its ancestors';
+
+CREATE OR REPLACE FUNCTION @extschema@.billium_revoke_api_key(key_id uuid) RETURNS void
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	merchant uuid := @extschema@.billium_key_merchant(key_id);
+	revoked bigint;
+BEGIN
+	IF merchant IS NULL THEN
+		RAISE EXCEPTION 'the API key does not exist' USING ERRCODE = 'no_data_found';
+	END IF;
+	PERFORM @extschema@.billium_authorize('api_keys.revoke', merchant);
+	-- The key and its descendants.  Each pass runs on a fresh snapshot: a child being created
+	-- holds its parent locked (billium_create_api_key), so this pass waits for it to commit and
+	-- the next one finds and revokes it.  Done when a pass finds nothing left to revoke.
+	LOOP
+		UPDATE @extschema@.api_keys k SET revoked_at = now()
+		WHERE k.id IN (SELECT d FROM @extschema@.billium_key_descendants(key_id) AS d)
+		  AND k.revoked_at IS NULL;
+		GET DIAGNOSTICS revoked = ROW_COUNT;
+		EXIT WHEN revoked OPERATOR(pg_catalog.=) 0;
+	END LOOP;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.billium_revoke_api_key(uuid) IS
+	'revoke a key and every key minted from it (needs api_key:delete); every transaction after the commit refuses them';
+
+CREATE OR REPLACE FUNCTION @extschema@.billium_explain_key(key_id uuid)
+	RETURNS TABLE (step integer, name text, permissions @extschema@.billium_permset,
+				   removed @extschema@.billium_permset)
+	LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	merchant uuid := @extschema@.billium_key_merchant(key_id);
+	k @extschema@.api_keys;
+	member @extschema@.team_members;
+	role_cap @extschema@.billium_permset;
+	acc @extschema@.billium_permset;
+	next @extschema@.billium_permset;
+BEGIN
+	IF merchant IS NULL THEN
+		RAISE EXCEPTION 'the API key does not exist' USING ERRCODE = 'no_data_found';
+	END IF;
+	PERFORM @extschema@.billium_authorize('api_keys.retrieve', merchant);
+	SELECT * INTO k FROM @extschema@.api_keys t WHERE t.id OPERATOR(pg_catalog.=) key_id;
+	SELECT * INTO member FROM @extschema@.team_members t
+	WHERE t.merchant_id OPERATOR(pg_catalog.=) k.merchant_id AND t.user_id OPERATOR(pg_catalog.=) k.created_by;
+	role_cap := CASE WHEN member.role IS NULL THEN '{}' ELSE @extschema@.billium_role_cap(member.role) END;
+
+	acc := k.permissions;
+	step := 1; name := 'granted'; permissions := acc; removed := '{}';
+	RETURN NEXT;
+	next := acc OPERATOR(@extschema@.&) @extschema@.billium_key_type_cap(k.key_type);
+	step := 2; name := 'key type cap (' || k.key_type || ')'; removed := acc OPERATOR(@extschema@.-) next;
+	acc := next; permissions := acc;
+	RETURN NEXT;
+	next := acc OPERATOR(@extschema@.&) role_cap;
+	step := 3; name := 'creator''s role cap (' || coalesce(member.role, 'not on the team') || ')';
+	removed := acc OPERATOR(@extschema@.-) next; acc := next; permissions := acc;
+	RETURN NEXT;
+	next := acc OPERATOR(@extschema@.&) coalesce(member.permissions, '{}');
+	step := 4; name := 'creator''s grant'; removed := acc OPERATOR(@extschema@.-) next;
+	acc := next; permissions := acc;
+	RETURN NEXT;
+	step := 5; removed := '{}';
+	-- As verification decides: the key, then its ancestors (the keys that minted it).
+	name := CASE WHEN k.revoked_at IS NOT NULL THEN 'effective (revoked: refused)'
+				 WHEN k.expires_at <= now() THEN 'effective (expired: refused)'
+				 WHEN EXISTS (SELECT FROM @extschema@.billium_key_lineage(k.id) l
+							  WHERE l.depth > 0 AND l.revoked_at IS NOT NULL)
+					 THEN 'effective (an ancestor revoked: refused)'
+				 WHEN EXISTS (SELECT FROM @extschema@.billium_key_lineage(k.id) l
+							  WHERE l.depth > 0 AND l.expires_at <= now())
+					 THEN 'effective (an ancestor expired: refused)'
+				 ELSE 'effective' END;
+	permissions := acc;
+	RETURN NEXT;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.billium_explain_key(uuid) IS
+	'why a key may or may not do something: each step and the permissions it removed (needs api_key:view)';
+
+-- Keys from before 0.6.0.  A child of a revoked key is revoked now, at its ancestor's revocation
+-- time (audited, with no principal); verification already refused it.  A child whose own expiry
+-- is later than an ancestor's is left as it is, and reported: verification takes the earliest.
+DO $$
+DECLARE
+	revoked bigint;
+	outliving text;
+BEGIN
+	WITH ancestor AS (
+		SELECT k.id, (SELECT pg_catalog.min(l.revoked_at) FROM @extschema@.billium_key_lineage(k.id) l
+					  WHERE l.depth OPERATOR(pg_catalog.>) 0) AS revoked_at
+		FROM @extschema@.api_keys k
+		WHERE k.created_by_key IS NOT NULL AND k.revoked_at IS NULL)
+	UPDATE @extschema@.api_keys k SET revoked_at = a.revoked_at
+	FROM ancestor a
+	WHERE a.id OPERATOR(pg_catalog.=) k.id AND a.revoked_at IS NOT NULL;
+	GET DIAGNOSTICS revoked = ROW_COUNT;
+	IF revoked OPERATOR(pg_catalog.>) 0 THEN
+		RAISE NOTICE 'billium 0.6.0: revoked % key(s) minted by a revoked key', revoked;
+	END IF;
+	SELECT pg_catalog.string_agg(k.id::text, ', ' ORDER BY k.id) INTO outliving
+	FROM @extschema@.api_keys k
+	WHERE k.created_by_key IS NOT NULL AND k.revoked_at IS NULL
+	  AND coalesce(k.expires_at, 'infinity') OPERATOR(pg_catalog.>)
+		  (SELECT pg_catalog.min(l.expires_at) FROM @extschema@.billium_key_lineage(k.id) l
+		   WHERE l.depth OPERATOR(pg_catalog.>) 0);
+	IF outliving IS NOT NULL THEN
+		RAISE NOTICE 'billium 0.6.0: keys whose own expiry is later than an ancestor''s, which now expire with it: %', outliving;
+	END IF;
+END
+$$;
