@@ -7,7 +7,7 @@ OBJS = src/billium.o src/catalog.o src/catalog_sql.o src/parse_permset.o src/per
 
 DATA = $(wildcard sql/billium--*.sql)
 
-REGRESS = permset_io permset_ops permset_soft roles catalog keys rls_plan rls_team rls_protect ratelimit sessions bad_input security
+REGRESS = permset_io permset_ops permset_soft roles catalog keys rls_plan rls_team rls_protect ratelimit sessions bad_input security upgrade_060
 REGRESS_OPTS = --inputdir=test --load-extension=billium
 ISOLATION = key_revoke key_cache key_lineage ratelimit_shared race_ownership race_team race_key_caps
 ISOLATION_OPTS = --inputdir=test --load-extension=billium
