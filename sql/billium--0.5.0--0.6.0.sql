@@ -5,6 +5,152 @@
 \echo Use "ALTER EXTENSION billium UPDATE TO '0.6.0'" to load this file. \quit
 
 ------------------------------------------------------------------------------------------------
+-- The shape of a grant (issue 12, decision 3).  A grant, a key's or a team member's, holding a
+-- permission of a domain other than the domain's view and its create-like ones (*:create,
+-- team:invite) must also hold the domain's view: writing implies seeing what you write, so the
+-- gate and the row-level policies (an UPDATE finds its row through the view policy) agree.  Such
+-- a grant is refused with 22023 naming the missing views, after the 403 for exceeding the caller,
+-- at key creation, key update and team grant changes.  Rows from before 0.6.0 are reported by
+-- this script and left as they are; a change may keep a lack such a row has, never add one.
+------------------------------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.billium_permset_missing_views(@extschema@.billium_permset)
+	RETURNS @extschema@.billium_permset
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+COMMENT ON FUNCTION @extschema@.billium_permset_missing_views(@extschema@.billium_permset) IS
+	'the view permissions the set lacks for the domains it writes in ({} when a key or team grant may have it)';
+
+-- previous: the grant being replaced, null for a new one.  Internal.
+CREATE FUNCTION @extschema@.billium_check_grant_shape(permissions @extschema@.billium_permset,
+		previous @extschema@.billium_permset) RETURNS void
+	LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	missing @extschema@.billium_permset :=
+		@extschema@.billium_permset_missing_views(permissions)
+		OPERATOR(@extschema@.-) coalesce(@extschema@.billium_permset_missing_views(previous), '{}');
+BEGIN
+	IF missing OPERATOR(@extschema@.<>) '{}' THEN
+		RAISE EXCEPTION 'the grant lacks %', pg_catalog.array_to_string(@extschema@.billium_permset_names(missing), ', ')
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = 'A grant holding a permission of a domain other than its view and create permissions (and team:invite) must also hold the domain''s view permission.',
+				  HINT = 'Add the missing view permissions, or remove the permissions that need them.';
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.billium_check_grant_shape(@extschema@.billium_permset, @extschema@.billium_permset) IS
+	'internal: refuse (22023) a grant that writes in a domain without its view, unless the grant it replaces lacked that view already';
+-- The team guard runs as the writer, who needs what it calls.
+REVOKE ALL ON FUNCTION @extschema@.billium_check_grant_shape(@extschema@.billium_permset, @extschema@.billium_permset) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.billium_check_grant_shape(@extschema@.billium_permset, @extschema@.billium_permset) TO billium_api;
+
+CREATE OR REPLACE FUNCTION @extschema@.billium_update_api_key(
+		key_id uuid, permissions @extschema@.billium_permset DEFAULT NULL, name text DEFAULT NULL)
+	RETURNS void
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	merchant uuid := @extschema@.billium_key_merchant(key_id);
+	target @extschema@.api_keys;
+BEGIN
+	IF merchant IS NULL THEN
+		RAISE EXCEPTION 'the API key does not exist' USING ERRCODE = 'no_data_found';
+	END IF;
+	PERFORM @extschema@.billium_authorize('api_keys.update', merchant);
+	SELECT * INTO target FROM @extschema@.api_keys WHERE id OPERATOR(pg_catalog.=) key_id FOR UPDATE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'the API key does not exist' USING ERRCODE = 'no_data_found';
+	END IF;
+	IF permissions IS NOT NULL THEN
+		PERFORM @extschema@.billium_check_key_grant(merchant, target.key_type, permissions, 'api_keys.update');
+		PERFORM @extschema@.billium_check_grant_shape(permissions, target.permissions);
+	END IF;
+	UPDATE @extschema@.api_keys AS k
+	SET permissions = coalesce(billium_update_api_key.permissions, k.permissions),
+		name = coalesce(billium_update_api_key.name, k.name)
+	WHERE k.id OPERATOR(pg_catalog.=) key_id;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.billium_update_api_key(uuid, @extschema@.billium_permset, text) IS
+	'change a key''s permissions or name (needs api_key:edit; the same caps and shape as creating)';
+
+CREATE OR REPLACE FUNCTION @extschema@.billium_team_members_guard() RETURNS trigger
+	LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	action text := CASE TG_OP WHEN 'INSERT' THEN 'team.invite' WHEN 'UPDATE' THEN 'team.update_role'
+							  ELSE 'team.remove' END;
+	own @extschema@.billium_permset;
+	excess @extschema@.billium_permset;
+BEGIN
+	IF @extschema@.billium_internal_write() THEN
+		RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
+	END IF;
+	IF TG_OP = 'UPDATE' THEN
+		IF NEW.merchant_id IS DISTINCT FROM OLD.merchant_id OR NEW.user_id IS DISTINCT FROM OLD.user_id THEN
+			RAISE EXCEPTION 'a team membership cannot move to another merchant or user'
+				USING ERRCODE = 'insufficient_privilege';
+		END IF;
+		IF NEW.role = OLD.role AND NEW.permissions OPERATOR(@extschema@.=) OLD.permissions THEN
+			RETURN NEW;		-- nothing changes, nothing is granted
+		END IF;
+	END IF;
+	IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.role = 'OWNER' THEN
+		PERFORM @extschema@.billium_deny('PERMISSION_DENIED', action,
+			jsonb_build_object('reason', 'the OWNER cannot be removed or demoted; use billium_transfer_ownership'));
+	END IF;
+	IF TG_OP = 'DELETE' THEN
+		RETURN OLD;
+	END IF;
+	IF NEW.role = 'OWNER' THEN
+		PERFORM @extschema@.billium_deny('PERMISSION_DENIED', action,
+			jsonb_build_object('reason', 'a merchant has exactly one OWNER; use billium_transfer_ownership'));
+	END IF;
+	own := @extschema@.billium_principal_permissions(NEW.merchant_id);
+	excess := (NEW.permissions OPERATOR(@extschema@.|) @extschema@.billium_role_cap(NEW.role))
+			  OPERATOR(@extschema@.-) own;
+	IF excess OPERATOR(@extschema@.<>) '{}' THEN
+		PERFORM @extschema@.billium_deny('PERMISSION_DENIED', action,
+			jsonb_build_object('excess', @extschema@.billium_permset_names(excess),
+							   'reason', 'the role or permissions exceed the caller''s own'));
+	END IF;
+	IF TG_OP = 'INSERT' THEN
+		PERFORM @extschema@.billium_check_grant_shape(NEW.permissions, NULL);
+	ELSIF NEW.permissions OPERATOR(@extschema@.<>) OLD.permissions THEN
+		-- A change of role alone narrows the grant to the new cap (team_members_fill): that
+		-- never adds a lack, so a demotion is never refused for a row from before 0.6.0.
+		PERFORM @extschema@.billium_check_grant_shape(NEW.permissions, OLD.permissions);
+	END IF;
+	RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.billium_team_members_guard() IS
+	'trigger: nobody grants a role or permissions above their own, nor a grant that writes in a domain without viewing it; the OWNER changes only through billium_transfer_ownership';
+
+-- Grants from before 0.6.0 without the shape: reported, never narrowed or widened (adding the view
+-- would widen a grant silently; removing what needs it would break an integration).  They keep
+-- verifying as before.
+DO $$
+DECLARE
+	keys text;
+	members text;
+BEGIN
+	SELECT pg_catalog.string_agg(k.id::text, ', ' ORDER BY k.id) INTO keys
+	FROM @extschema@.api_keys k
+	WHERE k.revoked_at IS NULL
+	  AND @extschema@.billium_permset_missing_views(k.permissions) OPERATOR(@extschema@.<>) '{}';
+	IF keys IS NOT NULL THEN
+		RAISE WARNING 'billium 0.6.0: API keys whose grant writes in a domain without its view: %', keys
+			USING HINT = 'They keep working. Add the missing views (billium_update_api_key) or replace the keys; billium_permset_missing_views(permissions) names what each lacks.';
+	END IF;
+	SELECT pg_catalog.string_agg(tm.merchant_id || '/' || tm.user_id, ', ' ORDER BY tm.merchant_id, tm.user_id) INTO members
+	FROM @extschema@.team_members tm
+	WHERE @extschema@.billium_permset_missing_views(tm.permissions) OPERATOR(@extschema@.<>) '{}';
+	IF members IS NOT NULL THEN
+		RAISE WARNING 'billium 0.6.0: team grants (merchant/user) that write in a domain without its view: %', members
+			USING HINT = 'They keep working. Add the missing views, or narrow the grants.';
+	END IF;
+END
+$$;
+
+------------------------------------------------------------------------------------------------
 -- Keys: rolling (issue 12, item 1).  A roll hands the caller a working key, so the caller must
 -- hold every permission of the rolled key's grant, as when creating one.  The replacement keeps
 -- the old key's grant, type, creator and parent (a roller never becomes a parent whose
@@ -147,6 +293,7 @@ BEGIN
 	caller := @extschema@.billium_authorize('api_keys.create', merchant_id);
 	key_type := lower(key_type);
 	PERFORM @extschema@.billium_check_key_grant(merchant_id, key_type, permissions, 'api_keys.create');
+	PERFORM @extschema@.billium_check_grant_shape(permissions, NULL);
 	IF caller.key_id IS NOT NULL THEN
 		-- The parent is locked until commit: a revocation of it waits for this child to be
 		-- written, then finds and revokes it; a revocation committed first is seen here.
@@ -254,7 +401,8 @@ $$;
 COMMENT ON FUNCTION @extschema@.billium_explain_key(uuid) IS
 	'why a key may or may not do something: each step and the permissions it removed (needs api_key:view)';
 
--- Keys from before 0.6.0.  A child of a revoked key is revoked now, at its ancestor's revocation
+-- Keys from before 0.6.0 (reported as WARNINGs: an extension script shows nothing lower).  A
+-- child of a revoked key is revoked now, at its ancestor's revocation
 -- time (audited, with no principal); verification already refused it.  A child whose own expiry
 -- is later than an ancestor's is left as it is, and reported: verification takes the earliest.
 DO $$
@@ -272,7 +420,7 @@ BEGIN
 	WHERE a.id OPERATOR(pg_catalog.=) k.id AND a.revoked_at IS NOT NULL;
 	GET DIAGNOSTICS revoked = ROW_COUNT;
 	IF revoked OPERATOR(pg_catalog.>) 0 THEN
-		RAISE NOTICE 'billium 0.6.0: revoked % key(s) minted by a revoked key', revoked;
+		RAISE WARNING 'billium 0.6.0: revoked % key(s) minted by a revoked key, as verification already refused them', revoked;
 	END IF;
 	SELECT pg_catalog.string_agg(k.id::text, ', ' ORDER BY k.id) INTO outliving
 	FROM @extschema@.api_keys k
@@ -281,7 +429,7 @@ BEGIN
 		  (SELECT pg_catalog.min(l.expires_at) FROM @extschema@.billium_key_lineage(k.id) l
 		   WHERE l.depth OPERATOR(pg_catalog.>) 0);
 	IF outliving IS NOT NULL THEN
-		RAISE NOTICE 'billium 0.6.0: keys whose own expiry is later than an ancestor''s, which now expire with it: %', outliving;
+		RAISE WARNING 'billium 0.6.0: keys whose own expiry is later than an ancestor''s, which now expire with it: %', outliving;
 	END IF;
 END
 $$;
