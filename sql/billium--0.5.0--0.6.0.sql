@@ -140,7 +140,7 @@ BEGIN
 		RAISE WARNING 'billium 0.6.0: API keys whose grant writes in a domain without its view: %', keys
 			USING HINT = 'They keep working. Add the missing views (billium_update_api_key) or replace the keys; billium_permset_missing_views(permissions) names what each lacks.';
 	END IF;
-	SELECT pg_catalog.string_agg(tm.merchant_id || '/' || tm.user_id, ', ' ORDER BY tm.merchant_id, tm.user_id) INTO members
+	SELECT pg_catalog.string_agg(pg_catalog.format('%s/%s', tm.merchant_id, tm.user_id), ', ' ORDER BY tm.merchant_id, tm.user_id) INTO members
 	FROM @extschema@.team_members tm
 	WHERE @extschema@.billium_permset_missing_views(tm.permissions) OPERATOR(@extschema@.<>) '{}';
 	IF members IS NOT NULL THEN
