@@ -21,6 +21,7 @@ typedef struct KeyRecord
 	pg_uuid_t created_by;
 	BilliumKeyType key_type;
 	bool revoked;			  /* the key or one of its ancestors (the keys that minted it) */
+	bool leaked;			  /* the key itself revoked because a secret scanner reported it */
 	bool expires;			  /* it or an ancestor has an expiry */
 	TimestampTz expires_at;	  /* the earliest of those; valid while expires */
 	BilliumPermset effective; /* granted & type cap & creator's team permissions */
@@ -67,5 +68,11 @@ extern Oid lookup_extension_relid(const char *relname);
  * latest committed state; false when it has neither (or the columns predate 0.5.0).
  */
 extern bool lookup_merchant_rate(const pg_uuid_t *merchant_id, double *rate, int32 *burst);
+
+/*
+ * How many settings stored per role, database or function name a billium secret or credential
+ * (billium.billium_check_secret_settings); 0 before the 0.6.0 upgrade.
+ */
+extern int lookup_stored_secret_count(void);
 
 #endif
