@@ -5,10 +5,22 @@ OBJS = src/billium.o src/catalog.o src/catalog_sql.o src/parse_permset.o src/per
        src/roles.o src/parse_key.o src/errors.o src/lookup.o src/keys.o src/principal.o src/gate.o src/cache.o \
        src/parse_jwt.o src/session.o src/ratelimit.o src/json_input.o
 
-DATA = $(wildcard sql/billium--*.sql)
+# The current version's install script is built from the topic files of sql/, each object written
+# once, in dependency order (as pgvector builds vector--X.Y.Z.sql from sql/vector.sql).  The
+# released scripts stay: the first version's install script and the upgrade chain, so an existing
+# database updates.  CREATE EXTENSION of the default version runs the built script.
+EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" billium.control)
+SQL_SOURCES = sql/permset.sql sql/catalog.sql sql/principal.sql sql/tables.sql sql/keys.sql \
+              sql/policies.sql sql/audit.sql sql/team.sql sql/sessions.sql sql/ratelimit.sql \
+              sql/protect.sql sql/fixtures.sql
+DATA = sql/billium--0.1.0.sql $(wildcard sql/billium--*--*.sql)
+DATA_built = sql/billium--$(EXTVERSION).sql
 
 REGRESS = permset_io permset_ops permset_soft roles catalog keys rls_plan rls_team rls_protect ratelimit sessions bad_input security
-REGRESS_OPTS = --inputdir=test --load-extension=billium
+# --outputdir=test: pg_regress looks for <outputdir>/sql/<test>.sql before <inputdir>/sql/, and the
+# default outputdir (.) holds the topic files of sql/, some named like tests (catalog, keys, ...).
+REGRESS_OPTS = --inputdir=test --outputdir=test --load-extension=billium
+EXTRA_CLEAN = test/results test/regression.diffs test/regression.out
 ISOLATION = key_revoke key_cache ratelimit_shared race_ownership race_team race_key_caps
 ISOLATION_OPTS = --inputdir=test --load-extension=billium
 
@@ -18,6 +30,11 @@ SHLIB_LINK += -lcrypto
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+sql/billium--$(EXTVERSION).sql: $(SQL_SOURCES) billium.control Makefile
+	{ printf '%s\n' '/* billium $(EXTVERSION), built by make from the topic files of sql/ (SQL_SOURCES in the Makefile): edit those, not this file. */' \
+		'' '\echo Use "CREATE EXTENSION billium" to load this file. \quit'; \
+	  for f in $(SQL_SOURCES); do printf '\n'; cat "$$f"; done; } >$@.tmp && mv $@.tmp $@
 
 # PGXS tracks no header dependencies: rebuild every object when any of our headers changes, so a
 # changed struct can never be read with two layouts.

@@ -4,7 +4,8 @@
 # (`ok - ...` / `not ok - ...`), diagnostics, and psql as the suite's superuser.  Source it right
 # after `set -uo pipefail`; a suite may redefine q afterwards (a default database, another host).
 
-PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+# The server of the run (scripts/lib.sh exports PG_BINDIR, a private copy when PG_CONFIG names one).
+PG_BIN=${PG_BIN:-${PG_BINDIR:-/usr/lib/postgresql/15/bin}}
 PASSED=0
 FAILED=0
 
