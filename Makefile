@@ -12,17 +12,17 @@ OBJS = src/billium.o src/catalog.o src/catalog_sql.o src/parse_permset.o src/per
 EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" billium.control)
 SQL_SOURCES = sql/permset.sql sql/catalog.sql sql/principal.sql sql/tables.sql sql/keys.sql \
               sql/policies.sql sql/audit.sql sql/team.sql sql/sessions.sql sql/ratelimit.sql \
-              sql/protect.sql sql/fixtures.sql
+              sql/protect.sql
 DATA = sql/billium--0.1.0.sql $(wildcard sql/billium--*--*.sql)
 DATA_built = sql/billium--$(EXTVERSION).sql
 
 REGRESS = permset_io permset_ops permset_soft roles catalog keys rls_plan rls_team rls_protect ratelimit sessions bad_input security
 # --outputdir=test: pg_regress looks for <outputdir>/sql/<test>.sql before <inputdir>/sql/, and the
 # default outputdir (.) holds the topic files of sql/, some named like tests (catalog, keys, ...).
-REGRESS_OPTS = --inputdir=test --outputdir=test --load-extension=billium
+REGRESS_OPTS = --inputdir=test --outputdir=test --load-extension=billium --load-extension=billium_test
 EXTRA_CLEAN = test/results test/regression.diffs test/regression.out
 ISOLATION = key_revoke key_cache ratelimit_shared race_ownership race_team race_key_caps
-ISOLATION_OPTS = --inputdir=test --load-extension=billium
+ISOLATION_OPTS = --inputdir=test --load-extension=billium --load-extension=billium_test
 
 # RS256 and ES256 sessions use OpenSSL, which the server itself links.
 SHLIB_LINK += -lcrypto
@@ -43,7 +43,20 @@ $(OBJS): $(wildcard src/*.h)
 # Our own sources build warning-free under -Wall -Wextra; the server's headers are not ours.
 override CFLAGS += -Wall -Wextra
 
-.PHONY: test demo bench format valgrind
+# The test fixtures (billium_test_user, _merchant, _member, _key) write past the policies, so they
+# are a separate extension, billium_test (test/), for test databases only: `make install` leaves
+# it out; scripts/test.sh, scripts/valgrind.sh and the benches install it into the server they
+# run, and a deployment's own pgTAP suites may too (CREATE EXTENSION billium_test).
+FIXTURES = test/billium_test.control test/billium_test--1.0.sql
+
+.PHONY: test demo bench format valgrind install-fixtures uninstall-fixtures
+install-fixtures:
+	$(MKDIR_P) '$(DESTDIR)$(datadir)/extension'
+	$(INSTALL_DATA) $(FIXTURES) '$(DESTDIR)$(datadir)/extension/'
+
+uninstall-fixtures:
+	rm -f $(addprefix '$(DESTDIR)$(datadir)/extension'/, $(notdir $(FIXTURES)))
+
 test:
 	bash scripts/test.sh
 

@@ -337,6 +337,21 @@ for what in extension members owners functions views columns constraints indexes
     compare "$what: updated A and fresh B have the same ($n lines)" "$WORK/$what.a" "$WORK/$what.b"
 done
 
+# A production install has no test fixture (billium_test_*: they write past the policies; the
+# test-only extension billium_test has them), whether installed fresh or updated from 0.5.0.
+FIXTURES_SQL="SELECT coalesce(string_agg(p.oid::regprocedure::text, ', ' ORDER BY 1), 'none') FROM pg_proc p
+              JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
+              WHERE d.refobjid = $EXT AND p.proname LIKE 'billium\\_test\\_%'"
+for db in A B; do
+    [[ $db == A ]] && name=$DBA || name=$DBB
+    found=$(q -d "$name" -c "$FIXTURES_SQL" 2>&1)
+    if [[ $found == none ]]; then
+        ok "$db: billium has no test fixture (billium_test_*)"
+    else
+        not_ok "$db: billium has no test fixture (billium_test_*); it has $found"
+    fi
+done
+
 # The comparison can fail: B with one function body changed (in a transaction rolled back) no
 # longer has A's definitions, and the diff names the function.
 CHANGED_SQL="BEGIN;

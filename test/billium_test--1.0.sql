@@ -1,9 +1,11 @@
-/* billium: test fixtures. */
+/*
+ * billium_test 1.0: fixtures for test suites (billium's own, and a deployment's pgTAP suites),
+ * superusers and billium_admin only.  Not part of billium: a production database never installs
+ * this extension, so it has no function that writes past the policies.  Installs into billium's
+ * schema (the control file's schema), so @extschema@ is billium's.
+ */
 
-------------------------------------------------------------------------------------------------
--- Fixtures for users' own pgTAP suites: superusers and billium_admin only.  They write as the
--- extension's owner, past the policies and the team guard, and are audited like any change.
-------------------------------------------------------------------------------------------------
+\echo Use "CREATE EXTENSION billium_test" to load this file. \quit
 
 CREATE FUNCTION @extschema@.billium_test_user(email text) RETURNS uuid
 	LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
