@@ -13,6 +13,11 @@ EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" billium.control
 SQL_SOURCES = sql/permset.sql sql/catalog.sql sql/principal.sql sql/tables.sql sql/keys.sql \
               sql/policies.sql sql/audit.sql sql/team.sql sql/sessions.sql sql/ratelimit.sql \
               sql/protect.sql
+# A new topic file goes into SQL_SOURCES (the order is the build order); one left out stops make.
+UNLISTED_SQL = $(filter-out $(SQL_SOURCES) sql/billium--%,$(wildcard sql/*.sql))
+ifneq ($(UNLISTED_SQL),)
+$(error $(UNLISTED_SQL): a topic file of sql/ missing from SQL_SOURCES in the Makefile)
+endif
 DATA = sql/billium--0.1.0.sql $(wildcard sql/billium--*--*.sql)
 DATA_built = sql/billium--$(EXTVERSION).sql
 
