@@ -12,7 +12,7 @@
 -- A key holding X:create but not X:view gets back, through INSERT ... RETURNING, exactly the rows
 -- that statement inserted, and no other row, then or later.
 BEGIN;
-SELECT plan(50);
+SELECT plan(51);
 
 ------------------------------------------------------------------------------------------------
 -- Fixtures, as the superuser: merchant A with its OWNER and two products; merchant B with one
