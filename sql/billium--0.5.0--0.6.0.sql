@@ -355,6 +355,103 @@ CREATE FUNCTION @extschema@.billium_merchants_returning(view_permission text, cr
 COMMENT ON FUNCTION @extschema@.billium_merchants_returning(text, text, boolean) IS
 	'the merchants where this transaction''s caller holds the view permission (none for a pk key when listing) and those where it holds the create permission but not the view permission (for view policies: a create-only caller sees the row its INSERT ... RETURNING checks)';
 
+-- The permission a command of a domain needs: the domain's own (view, create, edit, delete), or
+-- its edit for a domain without create or delete (customer, checkout); null when it has neither.
+CREATE FUNCTION @extschema@.billium_domain_permission(domain text, verb text) RETURNS text
+	LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+	SELECT p.name FROM @extschema@.permissions p
+	WHERE p.name OPERATOR(pg_catalog.=) ANY (ARRAY[billium_domain_permission.domain || ':' || billium_domain_permission.verb,
+												   billium_domain_permission.domain || ':edit'])
+	ORDER BY p.name OPERATOR(pg_catalog.<>) (billium_domain_permission.domain || ':' || billium_domain_permission.verb) LIMIT 1
+$$;
+COMMENT ON FUNCTION @extschema@.billium_domain_permission(text, text) IS
+	'internal: the permission a command (view, create, edit, delete) of a domain needs, for billium_protect_table';
+
+-- A user's own table: the same policies, written by the same function.
+CREATE OR REPLACE FUNCTION @extschema@.billium_protect_table(tbl regclass, domain text,
+		merchant_column name DEFAULT 'merchant_id') RETURNS void
+	LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	rel record;
+	coltype oid;
+	verb text;
+	perm text;
+	create_perm text;
+	note text;
+	was_enabled boolean;
+	was_forced boolean;
+	old record;
+BEGIN
+	IF tbl IS NULL OR domain IS NULL OR merchant_column IS NULL THEN
+		RAISE EXCEPTION 'billium_protect_table: table, domain and column must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	SELECT c.relkind, c.relowner, c.relrowsecurity, c.relforcerowsecurity, c.relname, n.nspname INTO rel
+	FROM pg_class c JOIN pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+	WHERE c.oid OPERATOR(pg_catalog.=) tbl;
+	IF rel.relkind NOT IN ('r', 'p') THEN
+		RAISE EXCEPTION '% is not a table', tbl USING ERRCODE = 'wrong_object_type';
+	END IF;
+	IF NOT pg_has_role(current_user, rel.relowner, 'USAGE') THEN
+		RAISE EXCEPTION 'must be owner of table %', tbl USING ERRCODE = 'insufficient_privilege';
+	END IF;
+	IF NOT EXISTS (SELECT FROM @extschema@.permissions p
+				   WHERE p.domain OPERATOR(pg_catalog.=) billium_protect_table.domain) THEN
+		RAISE EXCEPTION 'unknown permission domain "%"', domain USING ERRCODE = 'invalid_parameter_value',
+			HINT = 'The domains are ' || (SELECT string_agg(DISTINCT p.domain, ', ') FROM @extschema@.permissions p) || '.';
+	END IF;
+	SELECT a.atttypid INTO coltype FROM pg_attribute a
+	WHERE a.attrelid OPERATOR(pg_catalog.=) tbl AND a.attname OPERATOR(pg_catalog.=) merchant_column
+	  AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'column "%" of relation % does not exist', merchant_column, tbl
+			USING ERRCODE = 'undefined_column';
+	END IF;
+	IF coltype OPERATOR(pg_catalog.<>) 'pg_catalog.uuid'::pg_catalog.regtype THEN
+		RAISE EXCEPTION 'column "%" of relation % is of type %, not uuid', merchant_column, tbl,
+			coltype::regtype USING ERRCODE = 'datatype_mismatch';
+	END IF;
+
+	-- Called again: keep the settings from before the first call, and replace the policies
+	-- (whatever domain they were for).
+	was_enabled := rel.relrowsecurity;
+	was_forced := rel.relforcerowsecurity;
+	FOR old IN SELECT * FROM @extschema@.billium_protect_policies(tbl) LOOP
+		IF old.note IS NOT NULL THEN
+			was_enabled := strpos(old.note, 'row level security was enabled') OPERATOR(pg_catalog.>) 0;
+			was_forced := strpos(old.note, 'and forced') OPERATOR(pg_catalog.>) 0;
+		END IF;
+		EXECUTE format('DROP POLICY %I ON %I.%I', old.policy, rel.nspname, rel.relname);
+	END LOOP;
+
+	EXECUTE format('ALTER TABLE %I.%I ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY',
+				   rel.nspname, rel.relname);
+	-- Each command's permission: the domain's own, or for a domain without create or delete
+	-- (customer, checkout) its edit; with neither (report) the command is refused.  The policies
+	-- are written by billium_policy_clause, as the extension's own (billium.policy_rules).
+	create_perm := @extschema@.billium_domain_permission(domain, 'create');
+	FOREACH verb IN ARRAY ARRAY['view', 'create', 'edit', 'delete'] LOOP
+		perm := @extschema@.billium_domain_permission(domain, verb);
+		EXECUTE format('CREATE POLICY %I ON %I.%I %s', 'billium_' || domain || '_' || verb,
+					   rel.nspname, rel.relname,
+					   @extschema@.billium_policy_clause(
+						   CASE verb WHEN 'view' THEN 'SELECT' WHEN 'create' THEN 'INSERT'
+									 WHEN 'edit' THEN 'UPDATE' ELSE 'DELETE' END,
+						   perm, merchant_column, NULL, NULL, create_perm));
+		note := format('added by billium_protect_table: %s needs %s', verb, coalesce(perm, 'a permission the domain lacks'));
+		IF verb = 'view' THEN
+			note := note || format('; before it, row level security was %s',
+								   CASE WHEN NOT was_enabled AND NOT was_forced THEN 'disabled and not forced'
+										WHEN NOT was_enabled THEN 'disabled and forced'
+										WHEN NOT was_forced THEN 'enabled and not forced'
+										ELSE 'enabled and forced' END);
+		END IF;
+		EXECUTE format('COMMENT ON POLICY %I ON %I.%I IS %L', 'billium_' || domain || '_' || verb,
+					   rel.nspname, rel.relname, note);
+	END LOOP;
+END
+$$;
+
 SELECT @extschema@.billium_apply_policy_rules();
 
 REVOKE ALL ON FUNCTION
@@ -365,13 +462,15 @@ REVOKE ALL ON FUNCTION
 	@extschema@.billium_mark_invoice_paid(uuid),
 	@extschema@.billium_policy_clause(text, text, name, name, text, text),
 	@extschema@.billium_apply_policy_rules(),
-	@extschema@.billium_merchants_returning(text, text, boolean)
+	@extschema@.billium_merchants_returning(text, text, boolean),
+	@extschema@.billium_domain_permission(text, text)
 FROM PUBLIC;
 -- The triggers run as the writer, so the writer needs what they call.
 GRANT EXECUTE ON FUNCTION
 	@extschema@.billium_caller_write(@extschema@.billium_principal),
 	@extschema@.billium_invoice_product(uuid, uuid),
 	@extschema@.billium_merchants_returning(text, text, boolean),
-	@extschema@.billium_policy_clause(text, text, name, name, text, text)
+	@extschema@.billium_policy_clause(text, text, name, name, text, text),
+	@extschema@.billium_domain_permission(text, text)
 TO billium_api, billium_admin;
 GRANT EXECUTE ON FUNCTION @extschema@.billium_mark_invoice_paid(uuid) TO billium_payments;
