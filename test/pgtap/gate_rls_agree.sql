@@ -35,8 +35,8 @@ SELECT is_empty($$
 	'every action a policy rule names exists and requires the rule''s permission');
 SELECT is_empty($$
 	SELECT a.name FROM billium.actions a, billium.policy_rules r
-	WHERE a.name = ANY (r.actions) GROUP BY a.name HAVING count(*) > 1$$,
-	'no action is named by two policy rules');
+	WHERE a.name = ANY (r.actions) GROUP BY a.name HAVING count(DISTINCT r.tbl) > 1$$,
+	'no action is named by the rules of two tables');
 SELECT set_eq($$SELECT tablename::text, policyname::text FROM pg_policies WHERE schemaname = 'billium'$$,
 	$$SELECT tbl::text, policy::text FROM billium.policy_rules UNION ALL VALUES ('users', 'users_view')$$,
 	'the policies of schema billium are exactly those of billium.policy_rules, and users_view');
