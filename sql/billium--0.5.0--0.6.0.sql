@@ -453,6 +453,41 @@ BEGIN
 END
 $$;
 
+-- Tables protected before 0.6.0: their view policy gains the create-only rule, as a table
+-- protected now (the other three policies are written the same way as before).  The merchant
+-- column is the one the old view policy depends on; its note is kept.
+DO $$
+DECLARE
+	p record;
+	col name;
+	domain text;
+BEGIN
+	FOR p IN SELECT pol.oid, pol.polname, n.nspname, c.relname, d.description
+			 FROM pg_catalog.pg_policy pol
+			 JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) pol.polrelid
+			 JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+			 JOIN pg_catalog.pg_description d ON d.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_policy'::pg_catalog.regclass
+											 AND d.objoid OPERATOR(pg_catalog.=) pol.oid
+			 WHERE pol.polname::text LIKE 'billium\_%\_view'
+			   AND d.description LIKE 'added by billium_protect_table:%' LOOP
+		SELECT a.attname INTO col
+		FROM pg_catalog.pg_depend dep
+		JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) dep.refobjid
+									  AND a.attnum OPERATOR(pg_catalog.=) dep.refobjsubid
+		WHERE dep.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_policy'::pg_catalog.regclass
+		  AND dep.objid OPERATOR(pg_catalog.=) p.oid AND dep.refobjsubid OPERATOR(pg_catalog.>) 0
+		LIMIT 1;
+		domain := pg_catalog.substring(p.polname::text, '^billium_(.*)_view$');
+		CONTINUE WHEN col IS NULL OR domain IS NULL;
+		EXECUTE format('DROP POLICY %I ON %I.%I', p.polname, p.nspname, p.relname);
+		EXECUTE format('CREATE POLICY %I ON %I.%I %s', p.polname, p.nspname, p.relname,
+					   @extschema@.billium_policy_clause('SELECT', @extschema@.billium_domain_permission(domain, 'view'),
+														 col, NULL, NULL, @extschema@.billium_domain_permission(domain, 'create')));
+		EXECUTE format('COMMENT ON POLICY %I ON %I.%I IS %L', p.polname, p.nspname, p.relname, p.description);
+	END LOOP;
+END
+$$;
+
 ------------------------------------------------------------------------------------------------
 -- PostgREST: a db-pre-request function maps the request's method and path to an action and asks
 -- the gate, so what the gate refuses (a pk key reading a list, a permission the key lacks) is
