@@ -34,8 +34,9 @@ say() { printf '\n== %s ==\n' "$*"; }
 gateway_ensure_tools curl
 gateway_install_deps
 gateway_update_extension "$DB" >/dev/null
-JWT_SECRET=$(node -e 'process.stdout.write(require("crypto").randomBytes(32).toString("hex"))')
-gateway_setup_role "$DB" "$JWT_SECRET"
+gateway_setup_role "$DB"
+# The server's billium.jwt_secret (the demo cluster's postgresql.conf), as the login service holds it.
+JWT_SECRET=$(gateway_jwt_secret "$DB")
 HAS_LIMITER=$(gateway_psql -d "$DB" -At -c "SELECT count(*) FROM pg_attribute
     WHERE attrelid = 'billium.merchants'::regclass AND attname = 'rate_limit' AND NOT attisdropped")
 
@@ -44,7 +45,7 @@ HAS_LIMITER=$(gateway_psql -d "$DB" -At -c "SELECT count(*) FROM pg_attribute
 # the owner turns it on here, through a dashboard session as it must).
 OWNER_TOKEN=$(BILLIUM_JWT_SECRET=$JWT_SECRET node "$GATEWAY_DIR/sign-session.js" "$ACME_OWNER")
 IFS='|' read -r SK PK NEWHIRE < <(gateway_psql -d "$DB" -At -v m="$ACME" -v owner="$ACME_OWNER" \
-    -v secret="$JWT_SECRET" -v owner_token="$OWNER_TOKEN" <<'SQL'
+    -v owner_token="$OWNER_TOKEN" <<'SQL'
 INSERT INTO billium.users (email) VALUES ('newhire@acme.test') ON CONFLICT (email) DO NOTHING;
 SELECT id AS newhire FROM billium.users WHERE email = 'newhire@acme.test' \gset
 INSERT INTO billium.team_members (merchant_id, user_id, role) VALUES (:'m', :'newhire', 'VIEWER')
@@ -52,7 +53,6 @@ INSERT INTO billium.team_members (merchant_id, user_id, role) VALUES (:'m', :'ne
 SELECT NOT enforce_tfa AS turn_on FROM billium.merchants WHERE id = :'m' \gset
 \if :turn_on
 BEGIN;
-SET LOCAL billium.jwt_secret = :'secret';
 SELECT set_config('billium.session', :'owner_token', true) IS NOT NULL AS presented \gset
 UPDATE billium.merchants SET enforce_tfa = true WHERE id = :'m';
 COMMIT;

@@ -225,20 +225,26 @@ RESET ROLE;
 \echo '== 25. Dashboard sessions: a signed token (HS256) identifies the user of a transaction =='
 RESET ROLE;
 CREATE EXTENSION IF NOT EXISTS pgcrypto;
--- The demo signs its own tokens; a real deployment's login service does, with the same secret.
+-- billium.jwt_secret is a server-level setting: the demo cluster's postgresql.conf holds it
+-- (scripts/lib.sh).  A real deployment's login service signs tokens with it; here a function
+-- owned by the superuser stands in for that service, reading the secret where only it can.
 CREATE FUNCTION public.demo_session(user_id uuid, expires_in interval DEFAULT '10 minutes',
-		alg text DEFAULT 'HS256') RETURNS text LANGUAGE sql AS $$
+		alg text DEFAULT 'HS256') RETURNS text LANGUAGE sql SECURITY DEFINER
+		SET search_path = pg_catalog, billium, public AS $$
 	WITH parts AS (
 		SELECT rtrim(translate(encode(convert_to(jsonb_build_object('alg', alg, 'typ', 'JWT')::text, 'UTF8'), 'base64'), E'+/\n', '-_'), '=')
 			|| '.' || rtrim(translate(encode(convert_to(jsonb_build_object('sub', user_id,
 				'exp', extract(epoch FROM now() + expires_in)::bigint)::text, 'UTF8'), 'base64'), E'+/\n', '-_'), '=') AS signed)
-	SELECT signed || '.' || rtrim(translate(encode(hmac(signed, 'demo-secret', 'sha256'), 'base64'), E'+/\n', '-_'), '=')
+	SELECT signed || '.' || rtrim(translate(encode(hmac(signed, current_setting('billium.jwt_secret'), 'sha256'), 'base64'), E'+/\n', '-_'), '=')
 	FROM parts
 $$;
 GRANT EXECUTE ON FUNCTION public.demo_session(uuid, interval, text) TO demo_app;
-SET billium.jwt_secret = 'demo-secret';   -- superuser-only; the application role can never read it
+-- No session can set it, not even a superuser's, and no role or database can store it: where
+-- ALTER ROLE ... SET would keep it, every role could read it.
+SET billium.jwt_secret = 'demo-secret';
+ALTER ROLE demo_app SET billium.jwt_secret = 'demo-secret';
 SET ROLE demo_app;
-SHOW billium.jwt_secret;
+SHOW billium.jwt_secret;   -- superuser-only: the application role can never read it
 BEGIN;
 SELECT set_config('billium.session', demo_session('a0000000-0000-0000-0000-000000000002'), true) IS NOT NULL AS session_presented;
 SELECT kind, user_id FROM billium_authorize('invoices.list', 'b0000000-0000-0000-0000-000000000001');

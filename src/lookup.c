@@ -16,6 +16,8 @@
 #include "utils/timestamp.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
+#include "nodes/value.h"
+#include "parser/parse_func.h"
 
 #include "lookup.h"
 
@@ -299,4 +301,31 @@ lookup_merchant_rate(const pg_uuid_t *merchant_id, double *rate, int32 *burst)
 	}
 	SPI_finish();
 	return found && (*rate >= 0 || *burst > 0);
+}
+
+/* billium--0.6.0: where a secret or credential is stored in a catalog every role can read. */
+#define STORED_SECRETS_QUERY                                                                       \
+	"SELECT pg_catalog.count(*)::pg_catalog.int4 FROM billium.billium_check_secret_settings()"
+
+static SPIPlanPtr stored_secrets_plan;
+
+int
+lookup_stored_secret_count(void)
+{
+	List *name = list_make2(makeString("billium"), makeString("billium_check_secret_settings"));
+	int count = 0;
+
+	/* Before the 0.6.0 upgrade there is no check to run. */
+	if (!OidIsValid(LookupFuncName(name, 0, NULL, true)))
+		return 0;
+	SPI_connect();
+	if (run_as_owner(prepared(&stored_secrets_plan, STORED_SECRETS_QUERY, 0, NULL), NULL))
+	{
+		bool isnull;
+		Datum value = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+		count = isnull ? 0 : DatumGetInt32(value);
+	}
+	SPI_finish();
+	return count;
 }

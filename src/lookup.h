@@ -67,4 +67,10 @@ extern Oid lookup_extension_relid(const char *relname);
  */
 extern bool lookup_merchant_rate(const pg_uuid_t *merchant_id, double *rate, int32 *burst);
 
+/*
+ * How many settings stored per role, database or function name a billium secret or credential
+ * (billium.billium_check_secret_settings); 0 before the 0.6.0 upgrade.
+ */
+extern int lookup_stored_secret_count(void);
+
 #endif

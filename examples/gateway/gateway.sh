@@ -50,20 +50,33 @@ gateway_update_extension() {
 }
 
 # The gateway's login role: an ordinary role with billium_api, nothing more.  Its settings are
-# per database; the HS256 secret can only be set by a superuser and is never readable by the role.
+# per database.  The HS256 secret is not one of them: billium.jwt_secret is a server-level setting
+# (postgresql.conf, an included file or ALTER SYSTEM, then a reload), never per role or database,
+# where every role could read it in pg_db_role_setting.
 gateway_setup_role() {
-    local db=$1 jwt_secret=$2
-    gateway_psql -d "$db" -v role="$GATEWAY_ROLE" -v db="$db" -v secret="$jwt_secret" <<'SQL'
+    local db=$1
+    gateway_psql -d "$db" -v role="$GATEWAY_ROLE" -v db="$db" <<'SQL'
 SELECT NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'role') AS create_role \gset
 \if :create_role
 CREATE ROLE :"role" LOGIN;
 \endif
 GRANT billium_api TO :"role";
-ALTER ROLE :"role" IN DATABASE :"db" SET billium.jwt_secret = :'secret';
 -- As the README advises for application roles: statements and bind values (keys) stay out of the log.
 ALTER ROLE :"role" IN DATABASE :"db" SET log_statement = 'none';
 ALTER ROLE :"role" IN DATABASE :"db" SET log_parameter_max_length = 0;
 SQL
+}
+
+# The server's billium.jwt_secret, read as a superuser, as the login service that signs dashboard
+# sessions holds it; fails when the server has none.
+gateway_jwt_secret() {
+    local db=$1 secret
+    secret=$(gateway_psql -d "$db" -At -c "SELECT current_setting('billium.jwt_secret', true)") || return 1
+    if [[ -z $secret ]]; then
+        echo "gateway: the server has no billium.jwt_secret; set it in postgresql.conf and reload" >&2
+        return 1
+    fi
+    printf '%s' "$secret"
 }
 
 # Start the gateway on a free port as $GATEWAY_ROLE against database $1, logging to $2.

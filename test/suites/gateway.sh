@@ -6,7 +6,7 @@
 #
 #   1. node and npm (installed with apt-get when missing, as root), `npm ci` in examples/gateway
 #   2. a scratch database: CREATE EXTENSION billium, updated to the newest version installed;
-#      an ordinary login role granted billium_api, with the HS256 secret set for it
+#      an ordinary login role granted billium_api; the HS256 secret is the server's own
 #   3. fixtures as the superuser: merchants (one plain, one enforcing 2FA, one with a low rate
 #      limit of its own), owner, member and viewer users, keys minted with billium_act_as and
 #      billium_create_api_key (sk, narrowed sk, pk, revoked), a product
@@ -58,9 +58,10 @@ gateway_update_extension "$DB" 2>"$WORK/err" || bail "ALTER EXTENSION billium UP
 VERSION=$(q -d "$DB" -c "SELECT extversion FROM pg_extension WHERE extname = 'billium'")
 ok "billium $VERSION in a scratch database"
 
-JWT_SECRET=$(node -e 'process.stdout.write(require("crypto").randomBytes(32).toString("hex"))')
-gateway_setup_role "$DB" "$JWT_SECRET" 2>"$WORK/err" || bail "the gateway's login role"
-ok "login role $GATEWAY_ROLE with billium_api only, and the HS256 secret set for it"
+gateway_setup_role "$DB" 2>"$WORK/err" || bail "the gateway's login role"
+ok "login role $GATEWAY_ROLE with billium_api only"
+# The server's HS256 secret (the test cluster's postgresql.conf), as the login service holds it.
+JWT_SECRET=$(gateway_jwt_secret "$DB" 2>"$WORK/err") || bail "the server's billium.jwt_secret"
 
 # --- 3. fixtures ------------------------------------------------------------------------------
 
