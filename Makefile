@@ -9,7 +9,7 @@ DATA = $(wildcard sql/billium--*.sql)
 
 REGRESS = permset_io permset_ops permset_soft roles catalog keys rls_plan rls_team rls_protect ratelimit sessions bad_input security principal_savepoint hostile_json secret_settings
 REGRESS_OPTS = --inputdir=test --load-extension=billium
-ISOLATION = key_revoke key_cache ratelimit_shared race_ownership race_team race_key_caps cache_first_lookup
+ISOLATION = key_revoke key_cache key_leak ratelimit_shared race_ownership race_team race_key_caps cache_first_lookup
 ISOLATION_OPTS = --inputdir=test --load-extension=billium
 
 # RS256 and ES256 sessions use OpenSSL, which the server itself links.

@@ -351,7 +351,38 @@ UPDATE merchants SET rate_limit = NULL, rate_burst = NULL WHERE id = 'b0000000-0
 RESET billium.rate_limit_test_clock;
 
 \echo
-\echo '== 31. A CI pipeline''s key holds invoice:create alone: it gets back the invoice it creates, and sees nothing later =='
+\echo '== 31. The reporting job''s key leaks into a public repository; a secret scanner reports it: revoked at once =='
+-- The scanning endpoint's login role holds billium_scanner: this one function, nothing else.
+CREATE ROLE demo_scanner LOGIN;
+GRANT billium_scanner TO demo_scanner;
+-- (The demo's bookkeeping table stands in for what the scanner found.)
+SET ROLE demo_app;
+GRANT SELECT ON demo_keys TO demo_scanner;
+SET ROLE demo_scanner;
+SELECT left(r.token, 8) || '...' AS token, r.label
+FROM billium_report_leaked_keys(
+	ARRAY[(SELECT api_key FROM demo_keys WHERE name = 'reporting job'),   -- a live secret key
+		  (SELECT api_key FROM demo_keys WHERE name = 'checkout page'),   -- a public key: public by design
+		  'sk_live_looks_like_a_key_but_is_not'],                         -- noise: never looked up
+	'https://github.com/acme/reports/blob/main/.env') AS r;
+\echo '... the scanner may do nothing else:'
+SELECT count(*) FROM api_keys;
+RESET ROLE;
+\echo '... the key listing shows when and where; the audit trail has the leak and the sighting, never the key:'
+SELECT name, key_type, revoked_at IS NOT NULL AS revoked, leaked_at IS NOT NULL AS leaked, leak_source_url
+FROM api_keys WHERE name IN ('reporting job', 'checkout page') ORDER BY name;
+SELECT action, after->>'hint' AS hint, coalesce(after->>'leak_source_url', after->>'source_url') AS source_url
+FROM audit_log WHERE action LIKE 'api_keys.leak%' ORDER BY id;
+\echo '... and the next transaction presenting it is refused: 401 API_KEY_LEAKED'
+SET ROLE demo_app;
+BEGIN;
+SELECT set_config('billium.api_key', api_key, true) IS NOT NULL AS key_presented FROM demo_keys WHERE name = 'reporting job';
+SELECT billium_authorize('invoices.retrieve', 'b0000000-0000-0000-0000-000000000001');
+ROLLBACK;
+RESET ROLE;
+
+\echo
+\echo '== 32. A CI pipeline''s key holds invoice:create alone: it gets back the invoice it creates, and sees nothing later =='
 SET ROLE demo_app;
 BEGIN;
 SELECT kind FROM billium_act_as('a0000000-0000-0000-0000-000000000001');
@@ -366,7 +397,7 @@ SELECT count(*) AS invoices_it_sees_later FROM invoices;
 COMMIT;
 
 \echo
-\echo '== 32. The public key tries to create a paid invoice, or to name its own price: 42501, nothing written =='
+\echo '== 33. The public key tries to create a paid invoice, or to name its own price: 42501, nothing written =='
 BEGIN;
 SELECT set_config('billium.api_key', api_key, true) IS NOT NULL AS key_presented FROM demo_keys WHERE name = 'checkout page';
 INSERT INTO invoices (merchant_id, product_id, status)

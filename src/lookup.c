@@ -21,13 +21,17 @@
 
 #include "lookup.h"
 
-#define KEY_QUERY                                                                                  \
+/*
+ * The key; leaked is the SQL of its 8th column, whether it was revoked because it leaked
+ * (api_keys.leaked_at, from 0.6.0 on; "false" before the upgrade adds the column).
+ */
+#define KEY_QUERY(leaked)                                                                          \
 	"SELECT k.id, k.merchant_id, k.created_by, k.key_type, k.revoked_at IS NOT NULL,"              \
 	"       k.expires_at,"                                                                         \
 	"       k.permissions OPERATOR(billium.&) billium.billium_key_type_cap(k.key_type)"            \
 	"         OPERATOR(billium.&) COALESCE(tm.permissions OPERATOR(billium.&)"                     \
 	"                                      billium.billium_role_cap(tm.role),"                     \
-	"                                      '{}'::billium.billium_permset)"                         \
+	"                                      '{}'::billium.billium_permset), " leaked                \
 	"  FROM billium.api_keys k"                                                                    \
 	"  LEFT JOIN billium.team_members tm"                                                          \
 	"    ON tm.merchant_id OPERATOR(pg_catalog.=) k.merchant_id"                                   \
@@ -70,6 +74,7 @@
 #define USER_QUERY "SELECT 1 FROM billium.users u WHERE u.id OPERATOR(pg_catalog.=) $1"
 
 static SPIPlanPtr key_plan;
+static SPIPlanPtr key_plan_before_leaks;
 static SPIPlanPtr team_plan;
 static SPIPlanPtr user_plan;
 static SPIPlanPtr user_merchants_plan;
@@ -161,12 +166,25 @@ column_permset(int column)
 		SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, column, &isnull));
 }
 
+/*
+ * Does api_keys have leaked_at (billium 0.6.0)?  Asked at each lookup, not once: the library
+ * stays loaded across ALTER EXTENSION billium UPDATE.  A syscache probe; lookups are cache misses.
+ */
+static bool
+key_has_leaked_at(void)
+{
+	Oid relid = lookup_extension_relid("api_keys");
+
+	return OidIsValid(relid) && get_attnum(relid, "leaked_at") != InvalidAttrNumber;
+}
+
 bool
 lookup_key(const uint8 *hash, KeyRecord *record)
 {
 	Oid argtypes[1] = {BYTEAOID};
 	bytea *hash_value = palloc(VARHDRSZ + 32);
 	Datum values[1];
+	SPIPlanPtr plan;
 	bool found;
 
 	SET_VARSIZE(hash_value, VARHDRSZ + 32);
@@ -174,8 +192,11 @@ lookup_key(const uint8 *hash, KeyRecord *record)
 	values[0] = PointerGetDatum(hash_value);
 
 	SPI_connect();
-	found =
-		run_as_owner_with(prepared(&key_plan, KEY_QUERY, 1, argtypes), values, GetLatestSnapshot());
+	if (key_has_leaked_at())
+		plan = prepared(&key_plan, KEY_QUERY("k.leaked_at IS NOT NULL"), 1, argtypes);
+	else
+		plan = prepared(&key_plan_before_leaks, KEY_QUERY("false"), 1, argtypes);
+	found = run_as_owner_with(plan, values, GetLatestSnapshot());
 	if (found)
 	{
 		bool isnull;
@@ -192,6 +213,7 @@ lookup_key(const uint8 *hash, KeyRecord *record)
 		record->expires = !isnull;
 		record->expires_at = isnull ? 0 : DatumGetTimestampTz(expires_at);
 		record->effective = column_permset(7);
+		record->leaked = column_bool(8);
 	}
 	SPI_finish();
 	return found;

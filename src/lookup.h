@@ -21,6 +21,7 @@ typedef struct KeyRecord
 	pg_uuid_t created_by;
 	BilliumKeyType key_type;
 	bool revoked;
+	bool leaked;			  /* revoked because a secret scanner reported it (leaked_at) */
 	bool expires;			  /* has an expiry */
 	TimestampTz expires_at;	  /* valid while expires */
 	BilliumPermset effective; /* granted & type cap & creator's team permissions */

@@ -5,6 +5,9 @@
 
 GATEWAY_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 GATEWAY_ROLE=${GATEWAY_ROLE:-billium_gateway}
+# Secret scanning: the role of the gateway's second pool, and the public keys file (both or none).
+GATEWAY_SCANNER_ROLE=${GATEWAY_SCANNER_ROLE:-${GATEWAY_ROLE}_scanner}
+GATEWAY_SCANNING_KEYS=${GATEWAY_SCANNING_KEYS:-}
 GATEWAY_PID=
 # shellcheck disable=SC2034 # read by the scripts that source this file
 GATEWAY_URL=
@@ -79,11 +82,30 @@ gateway_jwt_secret() {
     printf '%s' "$secret"
 }
 
+# The login role of the gateway's secret scanning pool: billium_scanner, nothing more.  Tokens
+# arrive as bind values; they stay out of the log as keys do.
+gateway_setup_scanner_role() {
+    local db=$1
+    gateway_psql -d "$db" -v role="$GATEWAY_SCANNER_ROLE" -v db="$db" <<'SQL'
+SELECT NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'role') AS create_role \gset
+\if :create_role
+CREATE ROLE :"role" LOGIN;
+\endif
+GRANT billium_scanner TO :"role";
+ALTER ROLE :"role" IN DATABASE :"db" SET log_statement = 'none';
+ALTER ROLE :"role" IN DATABASE :"db" SET log_parameter_max_length = 0;
+SQL
+}
+
 # Start the gateway on a free port as $GATEWAY_ROLE against database $1, logging to $2.
 # Sets GATEWAY_PID and GATEWAY_URL.
 gateway_start() {
     local db=$1 log=$2 line
-    PGUSER=$GATEWAY_ROLE PGDATABASE=$db PORT=0 node "$GATEWAY_DIR/server.js" >"$log" 2>&1 &
+    # Secret scanning only when a public keys file is given (GATEWAY_SCANNING_KEYS).
+    PGUSER=$GATEWAY_ROLE PGDATABASE=$db PORT=0 \
+        SECRET_SCANNING_KEYS_FILE=$GATEWAY_SCANNING_KEYS \
+        SCANNER_PGUSER=${GATEWAY_SCANNING_KEYS:+$GATEWAY_SCANNER_ROLE} \
+        node "$GATEWAY_DIR/server.js" >"$log" 2>&1 &
     GATEWAY_PID=$!
     for _ in $(seq 100); do
         line=$(grep -m1 -o 'listening on http://127\.0\.0\.1:[0-9]*' "$log" 2>/dev/null) && break
