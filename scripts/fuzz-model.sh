@@ -12,5 +12,6 @@ cd "$BILLIUM_ROOT"
 billium_install_traps
 billium_ensure_packages
 billium_build_install
+billium_install_fixtures
 billium_start_cluster
 MODEL_SECONDS=${MODEL_SECONDS:-600} bash test/suites/model.sh --fuzz

@@ -98,6 +98,9 @@ async function prepare() {
   const newest = (await tpl.query(`SELECT version FROM pg_available_extension_versions WHERE name = 'billium'
     ORDER BY string_to_array(version, '.')::int[] DESC LIMIT 1`)).rows[0].version;
   await tpl.query(`ALTER EXTENSION billium UPDATE TO '${newest}'`);
+  // The fixtures' functions: the test-only extension where there is one (0.6.0 on), else billium's own.
+  if ((await tpl.query(`SELECT 1 FROM pg_available_extensions WHERE name = 'billium_test'`)).rowCount)
+    await tpl.query('CREATE EXTENSION billium_test');
   await tpl.query(`GRANT billium_api TO ${ROLE}`); // the extension makes billium_api
   await tpl.end();
   execFileSync('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', TPL, '-f', path.join(HERE, 'setup.sql')], { stdio: ['ignore', 'ignore', 'inherit'] });
