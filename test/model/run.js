@@ -17,7 +17,7 @@ const crypto = require('node:crypto');
 const { execFileSync } = require('node:child_process');
 const fc = require('fast-check');
 const { Client } = require('pg');
-const { Model, ALL, TYPE_CAP, ROLE_CAP, set, inter, subset, sorted, eqSet } = require('./model');
+const { Model, ALL, TYPE_CAP, inter, subset, sorted, eqSet } = require('./model');
 const C = require('./commands');
 
 const FUZZ = process.argv.includes('--fuzz');
