@@ -10,11 +10,12 @@
 #      login role granted billium_api and billium_admin on both
 #   2. on the origin: merchants A and B, their teams, keys minted by A's OWNER and two ADMINs
 #      through billium_act_as + billium_create_api_key; a publication of merchants, users,
-#      team_members and api_keys; on the subscriber a subscription, waited for until every table
-#      is synchronised
+#      team_members and api_keys and a replication role (REPLICATION BYPASSRLS, SELECT on those
+#      four); on the subscriber a subscription connecting as that role, waited for until every
+#      table is synchronised
 #   3. on the subscriber: the copied keys verify; a key minted on the origin afterwards verifies
-#      once applied; no ordinary billium trigger is enabled for the apply worker, only the
-#      invalidation triggers
+#      once applied; the lag queries of docs/replication.md answer; no ordinary billium trigger is
+#      enabled for the apply worker, only the invalidation triggers
 #   4. a session on the subscriber verifies keys 1, 2 and 3 (cached) and stays open; on the origin
 #      key 1 is revoked, key 2's creator demoted to VIEWER and key 3's creator removed from the
 #      team; once the subscriber has applied them (its reported LSN caught up with the origin's),
@@ -42,6 +43,7 @@ DB=billium_logical
 APP=billium_logical_app
 PUB=billium_regional
 SUB=billium_regional_sub
+REPL=billium_replicator
 WAIT_SECONDS=${BILLIUM_LOGICAL_WAIT:-60}
 
 BASE=$(mktemp -d /tmp/billium-logical.XXXXXX)
@@ -53,7 +55,7 @@ billium_pick_server_user
 chmod 755 "$BASE" "$ORIGIN" "$SUBSCRIBER" "$WORK"
 [[ -z $BILLIUM_SERVER_USER ]] || chown "$BILLIUM_SERVER_USER:" "$ORIGIN" "$SUBSCRIBER" "$WORK"
 
-OPORT= SPORT= SESSION_PID= SESSION_FD=
+OPORT='' SPORT='' SESSION_PID='' SESSION_FD=''
 # On the origin / the subscriber: as the superuser, and as the ordinary role.
 oq() { "$PG_BIN/psql" -X -q -At -v ON_ERROR_STOP=1 -h "$ORIGIN" -p "$OPORT" -U postgres -d "$DB" "$@"; }
 oapp() { oq -U "$APP" "$@"; }
@@ -117,6 +119,7 @@ refusal() {
 start_node() {
     local dir=$1 port=$2 extra=${3:-}
     (
+        # shellcheck disable=SC2030 # the subshell is the point: lib.sh reads these globals
         export BILLIUM_TMPDIR=$dir BILLIUM_PORT=$port
         billium_initdb
         billium_write_config
@@ -128,6 +131,7 @@ start_node() {
 
 # --- 1. two clusters --------------------------------------------------------------------------
 
+# shellcheck disable=SC2031
 OPORT=$(start_node "$ORIGIN" $((${PGPORT:-${BILLIUM_PORT:-54329}} + 11)) "wal_level = logical" 2>"$WORK/err") ||
     bail "start the origin cluster (wal_level = logical)"
 SPORT=$(start_node "$SUBSCRIBER" $((OPORT + 1)) 2>"$WORK/err") || bail "start the subscriber cluster"
@@ -181,12 +185,18 @@ SQL
     [[ $label == "$1" && -n $key ]] || return 1
     KEY[$1]=$key KEY_ID[$1]=$id
 }
-mint 1 "$UA" && mint 2 "$UA2" && mint 3 "$UA3" || bail "origin: mint keys 1, 2 and 3 as $APP"
+{ mint 1 "$UA" && mint 2 "$UA2" && mint 3 "$UA3"; } || bail "origin: mint keys 1, 2 and 3 as $APP"
 ok "origin: merchants, users, teams and keys 1-3 (minted through billium_act_as and billium_create_api_key)"
 
-oq -c "CREATE PUBLICATION $PUB FOR TABLE billium.merchants, billium.users, billium.team_members, billium.api_keys" \
-    2>"$WORK/err" || bail "origin: CREATE PUBLICATION $PUB"
-sq -c "CREATE SUBSCRIPTION $SUB CONNECTION 'host=$ORIGIN port=$OPORT dbname=$DB user=postgres' PUBLICATION $PUB" \
+# As docs/replication.md sets it up: the subscription connects as a role that may replicate and
+# read the four tables whole (key hashes included, past their policies), and nothing else.
+oq >/dev/null 2>"$WORK/err" <<SQL || bail "origin: the replication role and CREATE PUBLICATION $PUB"
+CREATE ROLE $REPL LOGIN REPLICATION BYPASSRLS;
+GRANT USAGE ON SCHEMA billium TO $REPL;
+GRANT SELECT ON billium.merchants, billium.users, billium.team_members, billium.api_keys TO $REPL;
+CREATE PUBLICATION $PUB FOR TABLE billium.merchants, billium.users, billium.team_members, billium.api_keys;
+SQL
+sq -c "CREATE SUBSCRIPTION $SUB CONNECTION 'host=$ORIGIN port=$OPORT dbname=$DB user=$REPL' PUBLICATION $PUB" \
     2>"$WORK/err" || bail "subscriber: CREATE SUBSCRIPTION $SUB"
 
 # Every table of the subscription copied and handed over to the apply worker ('r'eady).
@@ -231,6 +241,15 @@ mint 4 "$UA" || bail "origin: mint key 4 while the subscription streams"
 caught_up || bail "subscriber: applied key 4 within $WAIT_SECONDS s"
 check "subscriber: key 4, minted on the origin after the subscription started, verifies once applied" \
     "$ALL" "$(verdict sapp 4 invoices.create)"
+
+# The monitoring queries of docs/replication.md: one regional node, heard from, no apply error.
+got="$(oq -c "SELECT count(*) FILTER (WHERE replay_lag IS NULL OR replay_lag >= interval '0')
+                 || ' ' || count(*) FILTER (WHERE pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn) >= 0)
+            FROM pg_stat_replication WHERE application_name = '$SUB'" 2>"$WORK/err") $(sq -c "SELECT count(*) FILTER (WHERE now() - last_msg_receipt_time < interval '1 hour' AND latest_end_lsn IS NOT NULL)
+            FROM pg_stat_subscription WHERE subname = '$SUB'" 2>>"$WORK/err") $(sq -c "SELECT apply_error_count + sync_error_count
+            FROM pg_stat_subscription_stats WHERE subname = '$SUB'" 2>>"$WORK/err")"
+check "the lag queries of docs/replication.md: the origin sees the subscriber, which heard from it lately and failed nothing" \
+    "1 1 1 0" "$got"
 
 # The apply worker runs with session_replication_role = replica: it fires only triggers enabled
 # REPLICA or ALWAYS.  Those must be the invalidation triggers (row-level), and nothing else.
