@@ -4,7 +4,8 @@
 # (`ok - ...` / `not ok - ...`), diagnostics, and psql as the suite's superuser.  Source it right
 # after `set -uo pipefail`; a suite may redefine q afterwards (a default database, another host).
 
-PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+# The bin dir of the server under test: scripts/lib.sh exports PG_BINDIR from PG_CONFIG.
+PG_BIN=${PG_BIN:-${PG_BINDIR:-$("${PG_CONFIG:-pg_config}" --bindir)}}
 PASSED=0
 FAILED=0
 
