@@ -9,7 +9,6 @@
 #include "access/xact.h"
 #include "executor/spi.h"
 #include "commands/trigger.h"
-#include "storage/proc.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
@@ -246,23 +245,28 @@ PG_FUNCTION_INFO_V1(billium_invalidate_cache);
 Datum
 billium_invalidate_cache(PG_FUNCTION_ARGS)
 {
-	static LocalTransactionId sent_lxid = InvalidLocalTransactionId;
+	static TransactionId sent_xid = InvalidTransactionId;
 	static SubTransactionId sent_subxid = InvalidSubTransactionId;
 	static Oid sent_relid = InvalidOid;
 	TriggerData *trigdata = (TriggerData *)fcinfo->context;
 	Oid relid;
+	TransactionId xid;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR, errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				errmsg("billium_invalidate_cache must be called as a trigger"));
 	relid = RelationGetRelid(trigdata->tg_relation);
-	/* Already registered in this (sub)transaction, which an abort would have ended: skip. */
+	/*
+	 * Per row: skip when already registered in this (sub)transaction, which an abort would have
+	 * ended.  A row was written, so the transaction has its xid.
+	 */
+	xid = GetTopTransactionIdIfAny();
 	if (TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) && relid == sent_relid &&
-		MyProc->lxid == sent_lxid && GetCurrentSubTransactionId() == sent_subxid)
+		TransactionIdIsValid(xid) && xid == sent_xid && GetCurrentSubTransactionId() == sent_subxid)
 		PG_RETURN_POINTER(NULL);
 	CacheInvalidateRelcache(trigdata->tg_relation);
 	sent_relid = relid;
-	sent_lxid = MyProc->lxid;
+	sent_xid = xid;
 	sent_subxid = GetCurrentSubTransactionId();
 	PG_RETURN_POINTER(NULL);
 }
