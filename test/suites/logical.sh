@@ -26,7 +26,8 @@
 #   6. nothing written on the subscriber grants anything: an ordinary role cannot insert a key
 #      row (no privilege), and acting as the subscriber's copy of A's OWNER cannot mint a key,
 #      invite, promote or revoke (billium refuses writes to a table a subscription feeds, 25006);
-#      nor can a superuser's plain INSERT; replication still flows afterwards
+#      nor can a superuser's plain INSERT; a key revoked by the last row of a many-row transaction
+#      is refused by the warm backend; replication still flows afterwards
 #   7. drop the subscription (and with it the origin's slot), stop both clusters, remove them
 set -uo pipefail
 
@@ -388,6 +389,26 @@ check "subscriber: after the refused writes, still no key minted, no member adde
     "4 3 VIEWER" \
     "$(sq -c "SELECT (SELECT count(*) FROM billium.api_keys) || ' ' || (SELECT count(*) FROM billium.team_members) || ' ' ||
                      (SELECT role FROM billium.team_members WHERE merchant_id = '$MA' AND user_id = '$UA2')" 2>&1)"
+
+# One applied transaction of many rows: the subscriber registers one invalidation per table and
+# transaction, at its first row; the last row (key 4's revocation) must still reach the warm backend.
+# (A transaction writing api_keys only comes first, so the many-row one is not the first after
+# another table's.)
+oq -c "UPDATE billium.api_keys SET name = name || ' (renamed)' WHERE id = '${KEY_ID[1]}'" 2>"$WORK/err" ||
+    bail "origin: rename key 1"
+caught_up || not_ok "subscriber: applied the renaming of key 1 within $WAIT_SECONDS s"
+session_verdict 4 invoices.create
+check "subscriber, the open session: key 4 verifies (and is cached) before a many-row transaction" "$ALL" "$got"
+oq >/dev/null 2>"$WORK/err" <<SQL || bail "origin: rename every key, then revoke key 4, in one transaction"
+BEGIN;
+UPDATE billium.api_keys SET name = name || ' (again)' WHERE id <> '${KEY_ID[4]}';
+UPDATE billium.api_keys SET revoked_at = now() WHERE id = '${KEY_ID[4]}';
+COMMIT;
+SQL
+caught_up || not_ok "subscriber: applied the many-row transaction within $WAIT_SECONDS s"
+session_verdict 4 invoices.list
+check "subscriber, the open session: key 4, revoked by the last row of a many-row transaction, is refused once applied" \
+    "ERROR:  28000 API_KEY_REVOKED" "$got"
 
 mint 5 "$UA" || bail "origin: mint key 5 after the refused writes"
 if caught_up; then
