@@ -597,7 +597,7 @@ billium_rate_limit_status(PG_FUNCTION_ARGS)
 }
 
 /* ---------------------------------------------------------------------------------------------
- * billium_rate_limit_current(): the bucket this transaction's key was charged to, for the
+ * billium_rate_limit_current(action): the bucket this transaction's key was charged to, for the
  * RateLimit header fields of draft-ietf-httpapi-ratelimit-headers.  The quota is the burst;
  * the window, the seconds an empty bucket takes to fill; the reset, the seconds until this one
  * is full (or, when empty, until the next request passes: the Retry-After's moment).
@@ -619,7 +619,8 @@ billium_rate_limit_current(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	desc = rsinfo->setDesc;
-	principal = principal_current(NULL);
+	/* Resolving the principal verifies and charges the key: a 401 or 429 names the action. */
+	principal = principal_current(PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0)));
 	if (!preloaded || buckets == NULL || principal->kind != PRINCIPAL_API_KEY ||
 		!limits_for(&principal->merchant_id, &limits))
 		PG_RETURN_NULL();
