@@ -315,6 +315,11 @@ COMMENT ON FUNCTION @extschema@.billium_rate_limit_current(text) IS
 REVOKE ALL ON FUNCTION @extschema@.billium_rate_limit_current(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.billium_rate_limit_current(text) TO billium_api;
 
+-- A gateway routing .../merchant/{m}/api-keys/{id} checks that the key is that merchant's before it
+-- changes it.  The function answers only for a key whose merchant the caller holds a permission
+-- on (else null), which the key management functions reveal already.
+GRANT EXECUTE ON FUNCTION @extschema@.billium_key_merchant(uuid) TO billium_api;
+
 -- Reports: the ids a caller may retrieve; each is a view of the schema (report:view).
 CREATE FUNCTION @extschema@.billium_report_catalog(OUT id text, OUT title text)
 	RETURNS SETOF record

@@ -173,6 +173,11 @@ rc=0
         GATEWAY_SCANNING_OTHER_KEY=$WORK/other.pem \
         PGUSER=$GATEWAY_ROLE PGDATABASE=$DB \
         node --test --test-reporter=tap test/gateway.test.js) >"$WORK/node.tap" 2>&1 || rc=$?
+# The conformance suite: every action over HTTP (examples/gateway/test/conformance.test.js); its
+# superuser connection opens a merchant per action and reads the audit trail.
+(cd "$ROOT/examples/gateway" &&
+    GATEWAY_URL=$GATEWAY_URL GATEWAY_FIXTURES=$WORK/fixtures.json CONFORMANCE_PGUSER=$PGUSER \
+        PGDATABASE=$DB node --test --test-reporter=tap test/conformance.test.js) >>"$WORK/node.tap" 2>&1 || rc=$?
 # A passing test's YAML block (its duration) is dropped; a failing one's is kept.
 awk '
     /^TAP version|^1\.\.[0-9]|^# Subtest:/ { next }
