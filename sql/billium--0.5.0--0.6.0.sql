@@ -328,6 +328,7 @@ CREATE FUNCTION @extschema@.billium_report_catalog(OUT id text, OUT title text)
 $$;
 COMMENT ON FUNCTION @extschema@.billium_report_catalog() IS
 	'the reports the API serves (id, title); invoice_totals reads the reports view';
+REVOKE ALL ON FUNCTION @extschema@.billium_report_catalog() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.billium_report_catalog() TO billium_api;
 
 -- Provisioning: the application's sign-up and account settings create users and record the

@@ -164,6 +164,24 @@ fi
 gateway_start "$DB" "$WORK/gateway.log" 2>"$WORK/err" || bail "the gateway starts"
 ok "the gateway listens on $GATEWAY_URL as $GATEWAY_ROLE"
 
+# The README's path from nothing to a first key: a user, a merchant and an sk key, then a call.
+if FIRST=$(PGDATABASE=$DB bash "$ROOT/examples/gateway/first-key.sh" "first-$$@gateway.test" "First Co" 2>"$WORK/err"); then
+    FIRST_M=$(sed -n 's/^merchant //p' <<<"$FIRST")
+    FIRST_KEY=$(sed -n 's/^key //p' <<<"$FIRST")
+    FIRST_STATUS=$(KEY=$FIRST_KEY node -e 'fetch(process.argv[1], { headers: { "x-api-key": process.env.KEY } })
+        .then((r) => console.log(r.status), () => console.log("no answer"))' \
+        "$GATEWAY_URL/api/v1/merchants/merchant/$FIRST_M/invoices" 2>&1 </dev/null) ||
+        FIRST_STATUS=failed
+    if [[ $FIRST_STATUS == 200 ]]; then
+        ok "first-key.sh: a new user, their merchant and an sk key that lists its invoices (200)"
+    else
+        not_ok "first-key.sh: the key lists its invoices (got $FIRST_STATUS)"
+    fi
+else
+    not_ok "first-key.sh makes a user, a merchant and a first key"
+    diag <"$WORK/err"
+fi
+
 # node's TAP: top-level results `ok N - name` become `ok - name` (the harness counts those);
 # subtests and YAML diagnostics are indented and shown as they are; `# pass`/`# fail` summaries too.
 rc=0
