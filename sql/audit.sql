@@ -45,7 +45,8 @@ $$;
 COMMENT ON FUNCTION @extschema@.billium_audit(uuid, text, text, jsonb, jsonb) IS
 	'internal: append a row to the audit trail with this transaction''s principal (not when a restore reloads the tables)';
 
--- A key as the audit trail shows it: never its hash; a leak's when and where once it has one.
+-- A key as the audit trail shows it: never its hash; a leak's when and where once it has one;
+-- for a replacement made by a roll, what it replaced and who rolled it.
 CREATE FUNCTION @extschema@.billium_audit_key(k @extschema@.api_keys) RETURNS jsonb
 	LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
 	SELECT pg_catalog.jsonb_build_object(
@@ -57,6 +58,11 @@ CREATE FUNCTION @extschema@.billium_audit_key(k @extschema@.api_keys) RETURNS js
 		CASE WHEN k.leaked_at IS NULL THEN '{}'::jsonb
 			 ELSE pg_catalog.jsonb_build_object('leaked_at', k.leaked_at,
 												'leak_source_url', k.leak_source_url) END
+		OPERATOR(pg_catalog.||)
+		CASE WHEN k.rolled_from IS NULL THEN '{}'::jsonb
+			 ELSE pg_catalog.jsonb_build_object('rolled_from', k.rolled_from,
+												'rolled_by_user', k.rolled_by_user,
+												'rolled_by_key', k.rolled_by_key) END
 $$;
 COMMENT ON FUNCTION @extschema@.billium_audit_key(@extschema@.api_keys) IS
 	'internal: a key as the audit trail records it (every column but key_hash)';

@@ -94,6 +94,11 @@ CREATE TABLE @extschema@.api_keys (
 	-- answers API_KEY_LEAKED instead of API_KEY_REVOKED for it.
 	leaked_at timestamptz,
 	leak_source_url text,
+	-- A replacement made by billium_roll_api_key: what it replaced and who rolled it.  A record,
+	-- like the audit trail: no foreign keys, so it outlives the keys and users it names.
+	rolled_from uuid,
+	rolled_by_user uuid,
+	rolled_by_key uuid,
 	CONSTRAINT api_keys_within_type_cap
 		CHECK (permissions OPERATOR(@extschema@.<@) @extschema@.billium_key_type_cap(key_type))
 );
@@ -103,6 +108,15 @@ COMMENT ON COLUMN @extschema@.api_keys.leaked_at IS
 	'when a secret scanner reported the key leaked and it was revoked for it (billium_report_leaked_keys)';
 COMMENT ON COLUMN @extschema@.api_keys.leak_source_url IS
 	'where the scanner found the key (the URL it reported)';
+COMMENT ON COLUMN @extschema@.api_keys.rolled_from IS
+	'the key this one replaced (billium_roll_api_key); null for a key created afresh';
+COMMENT ON COLUMN @extschema@.api_keys.rolled_by_user IS
+	'who rolled it: the dashboard user, or the rolling key''s creator';
+COMMENT ON COLUMN @extschema@.api_keys.rolled_by_key IS
+	'the key that rolled it, when a key did';
+-- Descendants (keys minted by a key) are found through their parent.
+CREATE INDEX api_keys_created_by_key ON @extschema@.api_keys (created_by_key)
+	WHERE created_by_key IS NOT NULL;
 
 ALTER TABLE @extschema@.merchants ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
 ALTER TABLE @extschema@.users ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
@@ -290,5 +304,6 @@ GRANT SELECT ON @extschema@.users TO billium_api;
 GRANT SELECT, INSERT, DELETE ON @extschema@.team_members TO billium_api;
 GRANT UPDATE (role, permissions) ON @extschema@.team_members TO billium_api;
 GRANT SELECT (id, merchant_id, key_type, name, hint, permissions, created_by, created_by_key,
-			  created_at, expires_at, revoked_at, leaked_at, leak_source_url) ON @extschema@.api_keys
+			  created_at, expires_at, revoked_at, leaked_at, leak_source_url, rolled_from,
+			  rolled_by_user, rolled_by_key) ON @extschema@.api_keys
 	TO billium_api;

@@ -100,11 +100,18 @@ BEGIN
 			jsonb_build_object('excess', @extschema@.billium_permset_names(excess),
 							   'reason', 'the role or permissions exceed the caller''s own'));
 	END IF;
+	IF TG_OP = 'INSERT' THEN
+		PERFORM @extschema@.billium_check_grant_shape(NEW.permissions, NULL);
+	ELSIF NEW.permissions OPERATOR(@extschema@.<>) OLD.permissions THEN
+		-- A change of role alone narrows the grant to the new cap (team_members_fill): that
+		-- never adds a lack, so a demotion is never refused for a row from before 0.6.0.
+		PERFORM @extschema@.billium_check_grant_shape(NEW.permissions, OLD.permissions);
+	END IF;
 	RETURN NEW;
 END
 $$;
 COMMENT ON FUNCTION @extschema@.billium_team_members_guard() IS
-	'trigger: nobody grants a role or permissions above their own; the OWNER changes only through billium_transfer_ownership';
+	'trigger: nobody grants a role or permissions above their own, nor a grant that writes in a domain without viewing it; the OWNER changes only through billium_transfer_ownership';
 CREATE TRIGGER team_members_guard BEFORE INSERT OR UPDATE OR DELETE ON @extschema@.team_members
 	FOR EACH ROW EXECUTE FUNCTION @extschema@.billium_team_members_guard();
 

@@ -89,6 +89,7 @@ INSERT INTO public_allowed VALUES
 	('billium.billium_permset_names(billium.billium_permset)'),
 	('billium.billium_permset_from_names(text[])'),
 	('billium.billium_permset_from_bigint(bigint)'),
+	('billium.billium_permset_missing_views(billium.billium_permset)'),
 	('billium.billium_role_cap(text)'),
 	('billium.billium_key_type_cap(text)'),
 	('billium.billium_permission_catalog()'),

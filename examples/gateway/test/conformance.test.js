@@ -344,8 +344,15 @@ test('x-request-id: a well-formed one is kept, another replaced; echoed in error
 
 // --- every action --------------------------------------------------------------------------------
 
-// What a key needs for this plan: the gate's permission and the plan's extras (never the role rule).
-const needs = (rule, plan) => [...new Set([rule.permission, ...(plan.also ?? [])])];
+// A grant that writes in a domain holds the domain's view too (issue 12, decision 3: billium
+// refuses a key without it), but for the create-like permissions.
+const viewFor = (permission) => {
+  const [domain, verb] = permission.split(':');
+  return verb === 'view' || verb === 'create' || permission === 'team:invite' ? [] : [`${domain}:view`];
+};
+// What a key needs for this plan: the gate's permission, the view its grant must hold, and the
+// plan's extras (never the role rule).
+const needs = (rule, plan) => [...new Set([rule.permission, ...viewFor(rule.permission), ...(plan.also ?? [])])];
 const without = (rule, plan) => needs(rule, plan).filter((p) => p !== rule.permission);
 const ALL = ['*'];
 
