@@ -197,8 +197,10 @@ const plans = {
       state: async () => (await ownerOk('GET', m, `/api-keys/${made.id}`)).name,
     };
   },
+  // The replacement's grant may not exceed the caller's own (issue 12): the target holds what the
+  // rolling key holds.
   'api_keys.roll': async (m) => {
-    const made = await ownerOk('POST', m, '/api-keys', { type: 'sk', name: 'target', permissions: ['invoice:view'] });
+    const made = await ownerOk('POST', m, '/api-keys', { type: 'sk', name: 'target', permissions: ['api_key:view'] });
     return {
       params: { keyId: made.id }, body: { grace_seconds: 60 },
       check: (j) => { assert.match(j.secret, /^sk_/); assert.notEqual(j.id, made.id); },
