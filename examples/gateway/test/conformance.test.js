@@ -329,6 +329,9 @@ test('x-request-id: a well-formed one is kept, another replaced; echoed in error
   const replaced = await call('GET', `${prefix(fx.merchant)}/invoices`, { headers: { 'x-request-id': 'bad id; drop' } });
   assert.match(replaced.headers.get('x-request-id'), /^[0-9a-f-]{36}$/);
   assert.equal(replaced.json.request_id, replaced.headers.get('x-request-id'));
+  const keyShaped = await call('GET', `${prefix(fx.merchant)}/invoices`, { headers: { 'x-request-id': fx.sk } });
+  assert.notEqual(keyShaped.headers.get('x-request-id'), fx.sk, 'a key sent as a request id is not kept');
+  assert.ok(!keyShaped.text.includes(fx.sk));
   const ok = await call('GET', `${prefix(fx.merchant)}/invoices`, { key: fx.sk });
   assert.match(ok.headers.get('x-request-id'), /^[0-9a-f-]{36}$/);
   // A key made over HTTP: its audit row carries the request's id.
