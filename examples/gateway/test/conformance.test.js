@@ -231,7 +231,6 @@ const plans = {
 };
 
 for (const resource of Object.keys(CREATES)) {
-  const one = resource.slice(0, -1);
   const idName = ID[resource];
   const made = (m) => ownerOk('POST', m, `/${resource}`, CREATES[resource]);
   plans[`${resource}.list`] = async (m) => {
@@ -264,7 +263,6 @@ for (const resource of Object.keys(CREATES)) {
       state: async () => (await owner('GET', m, `/${resource}/${row.id}`)).status,
     };
   };
-  void one;
 }
 
 const fill = (template, params = {}) => template.replace(/\{(\w+)\}/g, (_, n) => params[n] ?? crypto.randomUUID());
