@@ -1,8 +1,9 @@
 # billium: PGXS build.  `make test` and `make demo` start their own throwaway cluster.
 EXTENSION = billium
 MODULE_big = billium
-OBJS = src/billium.o src/catalog.o src/catalog_sql.o src/parse_permset.o src/permset.o \
-       src/roles.o src/parse_key.o src/errors.o src/lookup.o src/keys.o src/principal.o src/gate.o src/cache.o \
+OBJS = src/billium.o src/catalog.o src/catalog_sql.o src/factors.o src/parse_permset.o src/permset.o \
+       src/roles.o src/parse_key.o src/errors.o src/lookup.o src/keys.o src/principal.o src/gate.o \
+       src/caller.o src/policy.o src/cache.o \
        src/parse_jwt.o src/jwt_signature.o src/session.o src/secrets.o src/ratelimit.o src/json_input.o
 
 # The current version's install script is built from the topic files of sql/, each object written
