@@ -10,6 +10,9 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/uuid.h"
+#if PG_VERSION_NUM >= 160000
+#include "varatt.h" /* VARDATA_ANY and VARSIZE_ANY_EXHDR left postgres.h in 16 */
+#endif
 
 #include "gate.h"
 #include "lookup.h"

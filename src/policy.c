@@ -10,6 +10,9 @@
 #include "catalog/pg_type.h"
 #include "utils/array.h"
 #include "utils/uuid.h"
+#if PG_VERSION_NUM >= 160000
+#include "varatt.h" /* VARDATA_ANY and VARSIZE_ANY_EXHDR left postgres.h in 16 */
+#endif
 
 #include "cache.h"
 #include "gate.h"
