@@ -1,8 +1,9 @@
 # billium: PGXS build.  `make test` and `make demo` start their own throwaway cluster.
 EXTENSION = billium
 MODULE_big = billium
-OBJS = src/billium.o src/catalog.o src/catalog_sql.o src/parse_permset.o src/permset.o \
-       src/roles.o src/parse_key.o src/errors.o src/lookup.o src/keys.o src/principal.o src/gate.o src/cache.o \
+OBJS = src/billium.o src/catalog.o src/catalog_sql.o src/factors.o src/parse_permset.o src/permset.o \
+       src/roles.o src/parse_key.o src/errors.o src/lookup.o src/keys.o src/principal.o src/gate.o \
+       src/caller.o src/policy.o src/cache.o \
        src/parse_jwt.o src/jwt_signature.o src/session.o src/secrets.o src/ratelimit.o src/json_input.o src/request.o
 
 # The current version's install script is built from the topic files of sql/, each object written
@@ -21,7 +22,7 @@ endif
 DATA = sql/billium--0.1.0.sql $(wildcard sql/billium--*--*.sql)
 DATA_built = sql/billium--$(EXTVERSION).sql
 
-REGRESS = permset_io permset_ops permset_soft roles catalog keys rls_plan rls_team rls_protect ratelimit sessions bad_input security principal_savepoint hostile_json secret_settings upgrade_060
+REGRESS = permset_io permset_ops permset_soft roles catalog keys rls_plan rls_team rls_protect ratelimit sessions bad_input security principal_savepoint hostile_json secret_settings upgrade_060 gate_order
 # --outputdir=test: pg_regress looks for <outputdir>/sql/<test>.sql before <inputdir>/sql/, and the
 # default outputdir (.) holds the topic files of sql/, some named like tests (catalog, keys, ...).
 REGRESS_OPTS = --inputdir=test --outputdir=test --load-extension=billium --load-extension=billium_test

@@ -1492,3 +1492,70 @@ GRANT EXECUTE ON FUNCTION @extschema@.billium_provision_user(text),
 	@extschema@.billium_provision_user_factors(uuid, boolean, boolean, boolean, boolean, boolean)
 TO billium_provisioner;
 GRANT USAGE ON SCHEMA @extschema@ TO billium_provisioner;
+
+-- The security factors written once (issue 13, C seams): src/factors.c declares each factor
+-- (the envelope's name, the users column, the merchants column); the C queries and the envelope
+-- are derived from it, and the SQL reads it through billium.security_factors.
+------------------------------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.billium_factor_catalog(
+		OUT "bit" integer, OUT name text, OUT user_column text, OUT enforce_column text)
+	RETURNS SETOF record AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE ROWS 5;
+CREATE VIEW @extschema@.security_factors AS
+	SELECT "bit", name, user_column, enforce_column FROM @extschema@.billium_factor_catalog();
+COMMENT ON VIEW @extschema@.security_factors IS
+	'the security factors a merchant may require: the envelope''s name, the users column, the merchants column';
+GRANT SELECT ON @extschema@.security_factors TO PUBLIC;
+
+CREATE FUNCTION @extschema@.billium_security_flags(merchant @extschema@.merchants) RETURNS jsonb
+	LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+	SELECT pg_catalog.jsonb_object_agg(f.enforce_column,
+									   pg_catalog.to_jsonb(merchant) OPERATOR(pg_catalog.->) f.enforce_column)
+	  FROM @extschema@.security_factors f
+$$;
+COMMENT ON FUNCTION @extschema@.billium_security_flags(@extschema@.merchants) IS
+	'internal: the merchant''s enforce_* flags as a jsonb object, the columns named by billium.security_factors';
+REVOKE ALL ON FUNCTION @extschema@.billium_security_flags(@extschema@.merchants) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.billium_security_flags(@extschema@.merchants) TO billium_api;
+
+CREATE OR REPLACE FUNCTION @extschema@.billium_merchants_guard() RETURNS trigger
+	LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	IF @extschema@.billium_security_flags(NEW) OPERATOR(pg_catalog.<>) @extschema@.billium_security_flags(OLD)
+	   AND NOT @extschema@.billium_internal_write()
+	   AND NOT @extschema@.billium_is_owner(OLD.id) THEN
+		PERFORM @extschema@.billium_deny('PERMISSION_DENIED', 'merchants.update',
+			jsonb_build_object('reason', 'only the merchant''s OWNER, in a dashboard session, may change its security requirements'));
+	END IF;
+	IF NEW.id IS DISTINCT FROM OLD.id AND NOT @extschema@.billium_internal_write() THEN
+		RAISE EXCEPTION 'a merchant''s id cannot change' USING ERRCODE = 'insufficient_privilege';
+	END IF;
+	RETURN NEW;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION @extschema@.billium_merchants_audit() RETURNS trigger
+	LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	before jsonb := @extschema@.billium_security_flags(OLD);
+	after jsonb := @extschema@.billium_security_flags(NEW);
+BEGIN
+	IF before OPERATOR(pg_catalog.<>) after THEN
+		PERFORM @extschema@.billium_audit(NEW.id, 'security', 'merchants.update_security', before, after);
+	END IF;
+	RETURN NULL;
+END
+$$;
+
+------------------------------------------------------------------------------------------------
+-- The gate in one call (issue 13, C seams): billium_authenticate and billium_authorize together,
+-- for a backend that sends the gate as a statement of its own.
+------------------------------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.billium_gate(api_key text, action text, merchant_id uuid DEFAULT NULL)
+	RETURNS @extschema@.billium_principal
+	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION @extschema@.billium_gate(text, text, uuid) IS
+	'billium_authenticate and billium_authorize in one call: the key''s principal if it may perform the action on the merchant, else the 401/403/429 envelope';
+REVOKE ALL ON FUNCTION @extschema@.billium_gate(text, text, uuid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.billium_gate(text, text, uuid) TO billium_api;
