@@ -3,7 +3,8 @@ EXTENSION = billium
 MODULE_big = billium
 OBJS = src/billium.o src/catalog.o src/catalog_sql.o src/parse_permset.o src/permset.o \
        src/roles.o src/parse_key.o src/errors.o src/lookup.o src/keys.o src/principal.o src/gate.o src/cache.o \
-       src/parse_jwt.o src/jwt_signature.o src/session.o src/secrets.o src/ratelimit.o src/json_input.o
+       src/parse_jwt.o src/jwt_signature.o src/session.o src/secrets.o src/ratelimit.o src/json_input.o \
+       src/usage.o
 
 # The current version's install script is built from the topic files of sql/, each object written
 # once, in dependency order (as pgvector builds vector--X.Y.Z.sql from sql/vector.sql).  The
@@ -12,7 +13,7 @@ OBJS = src/billium.o src/catalog.o src/catalog_sql.o src/parse_permset.o src/per
 EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" billium.control)
 SQL_SOURCES = sql/permset.sql sql/catalog.sql sql/principal.sql sql/tables.sql sql/keys.sql \
               sql/policies.sql sql/audit.sql sql/team.sql sql/sessions.sql sql/ratelimit.sql \
-              sql/protect.sql
+              sql/protect.sql sql/usage.sql
 # A new topic file goes into SQL_SOURCES (the order is the build order); one left out stops make.
 UNLISTED_SQL = $(filter-out $(SQL_SOURCES) sql/billium--%,$(wildcard sql/*.sql))
 ifneq ($(UNLISTED_SQL),)

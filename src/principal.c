@@ -27,6 +27,7 @@
 #include "ratelimit.h"
 #include "secrets.h"
 #include "session.h"
+#include "usage.h"
 
 static char *api_key_setting = NULL;
 
@@ -186,6 +187,7 @@ become_key(const char *key, size_t len, const char *action)
 	KeyRecord record;
 
 	key_verify(key, len, action, &record);
+	usage_count(&record.key_id); /* shared memory only: no row, no invalidation */
 	ratelimit_charge(&record, action); /* 429 when the bucket is empty */
 	save_principal_for_subxact();
 	forget_principal();
