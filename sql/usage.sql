@@ -20,9 +20,11 @@ COMMENT ON COLUMN @extschema@.key_usage.request_count IS
 	'transactions that verified the key since tracking began (each counts once, whatever it then did)';
 
 ALTER TABLE @extschema@.key_usage ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
--- Readable as api_keys is: with api_key:view on the key's merchant.
-CREATE POLICY key_usage_view ON @extschema@.key_usage FOR SELECT
-	USING (merchant_id OPERATOR(pg_catalog.=) ANY ((SELECT @extschema@.billium_merchants_with('api_key:view'))::uuid[]));
+-- Readable as api_keys is: with api_key:view on the key's merchant.  One more row of the
+-- extension's policy table (policies.sql), applied once the table exists.
+INSERT INTO @extschema@.policy_rules (tbl, policy, command, permission, merchant_column, own_rows_column, row_filter, actions) VALUES
+	('key_usage', 'key_usage_view', 'SELECT', 'api_key:view', 'merchant_id', NULL, NULL, '{}');
+SELECT @extschema@.billium_apply_policy_rules();
 GRANT SELECT ON @extschema@.key_usage TO billium_api;
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.key_usage', '');
 
