@@ -135,7 +135,7 @@ INSERT INTO @extschema@.actions (name, permission, secret_only, builtin) VALUES
 CREATE FUNCTION @extschema@.billium_invalidate_cache() RETURNS trigger
 	AS 'MODULE_PATHNAME' LANGUAGE C;
 COMMENT ON FUNCTION @extschema@.billium_invalidate_cache() IS
-	'statement trigger: tells every backend at commit that a table behind its caches changed';
+	'trigger: tells every backend at commit that a table behind its caches changed (per statement; per row in a subscriber''s apply worker)';
 CREATE TRIGGER actions_invalidate_cache
 	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON @extschema@.actions
 	FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.billium_invalidate_cache();
