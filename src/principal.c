@@ -24,6 +24,7 @@
 #include "principal.h"
 #include "secrets.h"
 #include "session.h"
+#include "usage.h"
 
 static char *api_key_setting = NULL;
 
@@ -194,6 +195,7 @@ become_key(const char *key, size_t len, const char *action)
 	KeyRecord record;
 
 	key_verify(key, len, action, &record);
+	usage_count(&record.key_id); /* shared memory only: no row, no invalidation */
 	begin_principal();
 	current.kind = PRINCIPAL_API_KEY;
 	current.key_id = record.key_id;
