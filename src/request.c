@@ -11,8 +11,38 @@
 #include "request.h"
 
 #define REQUEST_ID_MAX 128
+/* A key's body is 96 base62 characters; this many after sk_ or pk_ is already most of a secret. */
+#define KEY_FRAGMENT_MIN 16
 
 static char *request_id = NULL;
+
+static bool
+is_base62(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+/*
+ * Does the value hold sk_ or pk_ followed by KEY_FRAGMENT_MIN base62 characters, anywhere?  A
+ * prefix check alone let "x-sk_..." through; an id such as "task_42" stays acceptable.
+ */
+static bool
+holds_key_fragment(const char *value)
+{
+	const char *c;
+	int run;
+
+	for (c = value; *c != '\0'; c++)
+	{
+		if ((c[0] != 's' && c[0] != 'p') || c[1] != 'k' || c[2] != '_')
+			continue;
+		for (run = 0; run < KEY_FRAGMENT_MIN && is_base62(c[3 + run]); run++)
+			;
+		if (run == KEY_FRAGMENT_MIN)
+			return true;
+	}
+	return false;
+}
 
 static bool
 check_request_id(char **newval, void **extra pg_attribute_unused(),
@@ -28,7 +58,8 @@ check_request_id(char **newval, void **extra pg_attribute_unused(),
 		return false;
 	}
 	/* A key pasted into the wrong header must not land in the audit trail or the logs. */
-	if (strncmp(*newval, "sk_", 3) == 0 || strncmp(*newval, "pk_", 3) == 0)
+	if (strncmp(*newval, "sk_", 3) == 0 || strncmp(*newval, "pk_", 3) == 0 ||
+		holds_key_fragment(*newval))
 	{
 		GUC_check_errdetail("A request id must not look like an API key.");
 		return false;
