@@ -6,6 +6,9 @@
  */
 #include "postgres.h"
 
+#include "fmgr.h"
+#include "storage/proc.h"
+#include "utils/builtins.h"
 #include "utils/guc.h"
 
 #include "request.h"
@@ -15,6 +18,13 @@
 #define KEY_FRAGMENT_MIN 16
 
 static char *request_id = NULL;
+
+/*
+ * The local transaction in which the value was last set (or restored).  A value set by an
+ * earlier transaction, such as a session-level SET left on a pooled connection, names another
+ * client's request: billium_request_id() does not hand it to the audit trail.
+ */
+static LocalTransactionId request_id_lxid = InvalidLocalTransactionId;
 
 static bool
 is_base62(char c)
@@ -74,6 +84,24 @@ check_request_id(char **newval, void **extra pg_attribute_unused(),
 	return true;
 }
 
+static void
+assign_request_id(const char *newval pg_attribute_unused(), void *extra pg_attribute_unused())
+{
+	request_id_lxid = MyProc != NULL ? MyProc->lxid : InvalidLocalTransactionId;
+}
+
+PG_FUNCTION_INFO_V1(billium_request_id);
+
+/* billium.request_id when this transaction set it, else null: what billium_audit records. */
+Datum
+billium_request_id(PG_FUNCTION_ARGS pg_attribute_unused())
+{
+	if (request_id == NULL || request_id[0] == '\0' || MyProc == NULL ||
+		request_id_lxid == InvalidLocalTransactionId || request_id_lxid != MyProc->lxid)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(request_id));
+}
+
 void
 request_init(void)
 {
@@ -81,5 +109,5 @@ request_init(void)
 		"billium.request_id", "The HTTP request this transaction serves, for the audit trail.",
 		"Set with set_config(..., true) for one transaction; written to audit_log.request_id. "
 		"At most 128 letters, digits and - _ . :",
-		&request_id, "", PGC_USERSET, GUC_NOT_IN_SAMPLE, check_request_id, NULL, NULL);
+		&request_id, "", PGC_USERSET, GUC_NOT_IN_SAMPLE, check_request_id, assign_request_id, NULL);
 }
