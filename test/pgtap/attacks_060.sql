@@ -3,7 +3,7 @@
 -- with nothing) that must not get more than the role holds.  Findings the review fixed are marked
 -- so; the rest are refusals no other file asserts.
 BEGIN;
-SELECT plan(20);
+SELECT plan(24);
 
 ------------------------------------------------------------------------------------------------
 -- Fixtures, as the superuser: merchants A and B, each with its OWNER and an sk key with every
@@ -22,6 +22,9 @@ SELECT billium.billium_test_key('a0600000-0000-0000-0000-00000000000a', 'sk', '{
 SELECT billium.billium_test_key('a0600000-0000-0000-0000-00000000000a', 'sk', '{api_key:view}') AS key_a_view \gset
 SELECT billium.billium_test_key('a0600000-0000-0000-0000-00000000000b', 'sk', '{*}') AS key_b \gset
 SELECT id AS key_b_id FROM billium.api_keys WHERE merchant_id = 'a0600000-0000-0000-0000-00000000000b' \gset
+SELECT billium.billium_test_key('a0600000-0000-0000-0000-00000000000a', 'sk', '{invoice:create}') AS key_a_create \gset
+INSERT INTO billium.invoices (merchant_id, amount, description) VALUES
+	('a0600000-0000-0000-0000-00000000000a', 100, 'stored A');
 
 CREATE ROLE tap_atk_app;
 GRANT billium_api TO tap_atk_app;
@@ -87,6 +90,28 @@ SELECT is(pg_temp.sqlstate_of($$SELECT billium.billium_rate_limit_status('a06000
 	'42501', 'billium_rate_limit_status refuses another merchant''s bucket');
 SELECT is(pg_temp.sqlstate_of($$SELECT billium.billium_transfer_ownership('a0600000-0000-0000-0000-00000000000a', 'b0600000-0000-0000-0000-00000000000b')$$),
 	'42501', 'a key cannot transfer ownership');
+RESET ROLE;
+
+------------------------------------------------------------------------------------------------
+-- Held: a create-only key (invoice:create) gets back its insert and no stored row, whatever
+-- shape the statement takes.
+------------------------------------------------------------------------------------------------
+SET LOCAL ROLE tap_atk_app;
+SELECT set_config('billium.api_key', :'key_a_create', true) IS NOT NULL AS set \gset
+WITH made AS (INSERT INTO billium.invoices (merchant_id, amount, description)
+			  VALUES ('a0600000-0000-0000-0000-00000000000a', 7, 'cte')
+			  RETURNING description, (SELECT count(*) FROM billium.invoices) AS stored_in_returning)
+SELECT is((SELECT row(count(*), max(stored_in_returning), (SELECT count(*) FROM billium.invoices))::text FROM made),
+	'(1,0,0)', 'a CTE gets back its insert; a subquery of RETURNING and a scan in the same statement see no stored row');
+SELECT is(pg_temp.sqlstate_of($$INSERT INTO billium.invoices (merchant_id, amount, description)
+	VALUES ('a0600000-0000-0000-0000-00000000000a', 1, (SELECT i.description FROM billium.invoices i WHERE i.description = 'stored A'))$$),
+	'23502', 'a subquery in VALUES reads no stored row (the description stays null)');
+WITH copied AS (INSERT INTO billium.invoices (merchant_id, amount, description)
+				SELECT 'a0600000-0000-0000-0000-00000000000a', 1, 'copy of ' || i.description FROM billium.invoices i
+				RETURNING 1)
+SELECT is((SELECT count(*) FROM copied), 0::bigint, 'INSERT ... SELECT from the table finds no stored row to copy');
+SELECT is((SELECT count(*) FROM (SELECT 1 FROM billium.invoices) s), 0::bigint,
+	'and a later SELECT sees nothing');
 RESET ROLE;
 
 ------------------------------------------------------------------------------------------------
