@@ -20,16 +20,6 @@
 --
 -- Calls are made as an ordinary login role granted billium_scanner only.
 BEGIN;
-DO $$
-DECLARE
-	newest text := (SELECT version FROM pg_available_extension_versions WHERE name = 'billium'
-					ORDER BY string_to_array(version, '.')::int[] DESC LIMIT 1);
-BEGIN
-	IF (SELECT extversion FROM pg_extension WHERE extname = 'billium') <> newest THEN
-		EXECUTE format('ALTER EXTENSION billium UPDATE TO %L', newest);
-	END IF;
-END
-$$;
 SELECT plan(48);
 
 ------------------------------------------------------------------------------------------------

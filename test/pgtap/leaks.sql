@@ -14,17 +14,6 @@
 --
 -- Everything runs as an ordinary role (billium_api, billium_admin), not the superuser.
 BEGIN;
--- The newest version available, as a deployment would run after ALTER EXTENSION billium UPDATE.
-DO $$
-DECLARE
-	newest text := (SELECT version FROM pg_available_extension_versions WHERE name = 'billium'
-					ORDER BY string_to_array(version, '.')::int[] DESC LIMIT 1);
-BEGIN
-	IF (SELECT extversion FROM pg_extension WHERE extname = 'billium') <> newest THEN
-		EXECUTE format('ALTER EXTENSION billium UPDATE TO %L', newest);
-	END IF;
-END
-$$;
 SELECT plan(209);
 
 ------------------------------------------------------------------------------------------------

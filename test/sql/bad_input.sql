@@ -13,18 +13,6 @@
 --
 -- An embedded NUL cannot reach any entry point: PostgreSQL refuses it in a text value before
 -- billium sees it (chr(0): 54000; convert_from of a NUL byte: 22021).  Those cases show it.
-DO $$
-DECLARE
-	newest text;
-BEGIN
-	SELECT version INTO newest FROM pg_available_extension_versions WHERE name = 'billium'
-	ORDER BY pg_catalog.string_to_array(version, '.')::int[] DESC LIMIT 1;
-	IF pg_catalog.string_to_array((SELECT extversion FROM pg_extension WHERE extname = 'billium'), '.')::int[]
-	   < pg_catalog.string_to_array(newest, '.')::int[] THEN
-		EXECUTE format('ALTER EXTENSION billium UPDATE TO %L', newest);
-	END IF;
-END
-$$;
 CREATE ROLE regress_bad_input_app;
 GRANT billium_api, billium_admin TO regress_bad_input_app;
 CREATE ROLE regress_bad_input_nobody;

@@ -4,18 +4,6 @@
 -- types, \u0000 and lone surrogates, a top level that is not an object: each ends in the
 -- documented 401 envelope (SQLSTATE 28000), never another error.  Tokens are signed with the
 -- right secret, so only the JSON is hostile.  Printed per case: the SQLSTATE and envelope code.
-DO $$
-DECLARE
-	newest text;
-BEGIN
-	SELECT version INTO newest FROM pg_available_extension_versions WHERE name = 'billium'
-	ORDER BY pg_catalog.string_to_array(version, '.')::int[] DESC LIMIT 1;
-	IF pg_catalog.string_to_array((SELECT extversion FROM pg_extension WHERE extname = 'billium'), '.')::int[]
-	   < pg_catalog.string_to_array(newest, '.')::int[] THEN
-		EXECUTE format('ALTER EXTENSION billium UPDATE TO %L', newest);
-	END IF;
-END
-$$;
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgcrypto;
 RESET client_min_messages;

@@ -3,18 +3,6 @@
 -- before the savepoint is back, as with SET LOCAL.  A released savepoint keeps it.  The same for
 -- a PL/pgSQL block whose exception handler rolls its work back.  Run as a role granted billium_api
 -- and billium_admin; every principal is compared by key id or user id.
-DO $$
-DECLARE
-	newest text;
-BEGIN
-	SELECT version INTO newest FROM pg_available_extension_versions WHERE name = 'billium'
-	ORDER BY pg_catalog.string_to_array(version, '.')::int[] DESC LIMIT 1;
-	IF pg_catalog.string_to_array((SELECT extversion FROM pg_extension WHERE extname = 'billium'), '.')::int[]
-	   < pg_catalog.string_to_array(newest, '.')::int[] THEN
-		EXECUTE format('ALTER EXTENSION billium UPDATE TO %L', newest);
-	END IF;
-END
-$$;
 CREATE ROLE regress_savepoint_app;
 GRANT billium_api, billium_admin TO regress_savepoint_app;
 SET search_path = billium, public;

@@ -6,18 +6,6 @@
 -- the secret in no catalog or view it can read.  billium_check_secret_settings() (superusers
 -- only) lists any secret stored before these rules (simulated by writing the catalog directly),
 -- and a backend warns once, at its first principal, while one is stored.
-DO $$
-DECLARE
-	newest text;
-BEGIN
-	SELECT version INTO newest FROM pg_available_extension_versions WHERE name = 'billium'
-	ORDER BY pg_catalog.string_to_array(version, '.')::int[] DESC LIMIT 1;
-	IF pg_catalog.string_to_array((SELECT extversion FROM pg_extension WHERE extname = 'billium'), '.')::int[]
-	   < pg_catalog.string_to_array(newest, '.')::int[] THEN
-		EXECUTE format('ALTER EXTENSION billium UPDATE TO %L', newest);
-	END IF;
-END
-$$;
 \set VERBOSITY default
 CREATE ROLE regress_secret_reader;
 GRANT billium_api TO regress_secret_reader;
