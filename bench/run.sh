@@ -30,14 +30,16 @@
 #
 # Knobs (environment):
 #   BENCH_QUICK=1   a smoke run of a couple of minutes: the defaults below become 2 s runs, one
-#                   round, 2,000 calls, 1,000 merchants and a 1,000-key cache in the scale part
-#                   (SCALE_CACHE_SIZE); its figures mean nothing
+#                   round, 2,000 calls, 100,000 invoices (BENCH_ROWS), and in the scale part
+#                   1,000 merchants and a 1,000-key cache (SCALE_CACHE_SIZE); figures meaningless
 #   BENCH_SECONDS   length of each pgbench run (default 10)
 #   BENCH_ROUNDS    rounds of the 7 pgbench scripts, interleaved; the best of each is kept
 #                   (default 2: 7 x 2 x 10 s; the scale part's 8 runs take BENCH_ROUNDS + 1
 #                   rounds, SCALE_ROUNDS; the whole bench takes about 12 minutes with
 #                   bench/ratelimit.sh's 45 s)
+#   BENCH_ROWS      invoices, and permission sets (default 1,000,000)
 #   SCALE_MERCHANTS merchants of the scale part (default 10,000, 10 keys each)
+#   SCALE_CACHE_SIZE  billium.key_cache_size in the scale part's database (default: the server's)
 #   BENCH_CALLS     calls per gate for the per-call timings (default 20000)
 #   BENCH_CLIENTS   pgbench clients and threads (default 2, one per core of the reference machine)
 #   BENCH_PROTOCOL  pgbench's query mode: prepared (default: what a driver with prepared
@@ -53,12 +55,13 @@ cd "$BILLIUM_ROOT"
 
 if [[ ${BENCH_QUICK:-0} == 1 ]]; then
     BENCH_SECONDS=${BENCH_SECONDS:-2} BENCH_ROUNDS=${BENCH_ROUNDS:-1} BENCH_CALLS=${BENCH_CALLS:-2000}
-    SCALE_ROUNDS=${SCALE_ROUNDS:-1} SCALE_MERCHANTS=${SCALE_MERCHANTS:-1000} SCALE_CACHE_SIZE=${SCALE_CACHE_SIZE:-1000}
+    BENCH_ROWS=${BENCH_ROWS:-100000} SCALE_ROUNDS=${SCALE_ROUNDS:-1} SCALE_MERCHANTS=${SCALE_MERCHANTS:-1000} SCALE_CACHE_SIZE=${SCALE_CACHE_SIZE:-1000}
     export RL_SECONDS=${RL_SECONDS:-1} RL_ROUNDS=${RL_ROUNDS:-1}
 fi
 BENCH_SECONDS=${BENCH_SECONDS:-10}
 BENCH_ROUNDS=${BENCH_ROUNDS:-2}
 BENCH_CALLS=${BENCH_CALLS:-20000}
+BENCH_ROWS=${BENCH_ROWS:-1000000} # invoices, and permission sets
 BENCH_CLIENTS=${BENCH_CLIENTS:-2}
 BENCH_PROTOCOL=${BENCH_PROTOCOL:-prepared}
 BENCH_SHARED_BUFFERS=${BENCH_SHARED_BUFFERS:-2GB}
@@ -102,7 +105,7 @@ setup() {
     billium_log "loading the bench data (1,000 merchants, 3,000 users, 10,000 keys, 1,000,000" \
         "invoices in 3 tables, 1,000,000 permission sets, the plain-SQL peer)"
     createdb "$BENCH_DB"
-    bench_psql -f bench/setup.sql
+    bench_psql -v rows="$BENCH_ROWS" -f bench/setup.sql
     # Read every table once, so that no part pays for the first touch of a page.
     bench_psql -c 'CREATE EXTENSION pg_prewarm' \
         -c "SELECT sum(pg_prewarm(c.oid)) FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace

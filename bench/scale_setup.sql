@@ -40,6 +40,9 @@ ORDER BY k.i;
 CREATE TABLE scale.unwatched (id bigserial PRIMARY KEY, merchant_id uuid NOT NULL, key_hash bytea NOT NULL,
 							  created_at timestamptz NOT NULL DEFAULT now());
 
+-- The probes of the key_hash index each pgbench client's warm-up made (bench/pgbench/scale_*.sql).
+CREATE TABLE scale.warmup (probes bigint);
+
 -- The memory of the verified-key cache: verify the first n keys in this session (a fresh one,
 -- so its caches start empty), and return the bytes of billium's memory contexts in this backend
 -- (pg_backend_memory_contexts) after the first key and after all n, and the bytes billium holds

@@ -13,6 +13,12 @@
 --              and joins, no billium function involved at request time.
 
 \set QUIET on
+-- :rows, the invoices and the permission sets (1,000,000 unless run.sh says otherwise: fewer in
+-- its BENCH_QUICK smoke run).
+\if :{?rows}
+\else
+\set rows 1000000
+\endif
 CREATE EXTENSION billium;
 CREATE EXTENSION pgcrypto;  -- ships with postgresql-15; digest() is the plain gate's hash
 CREATE SCHEMA bench;
@@ -127,7 +133,7 @@ WHERE tm.user_id = u.id AND u.email = 'leaver@bench.test';
 ALTER TABLE billium.invoices DISABLE TRIGGER USER;   -- the bulk load has no principal to record
 INSERT INTO billium.invoices (merchant_id, amount, status)
 SELECT t.merchant_id, g % 100000, (ARRAY['open', 'paid', 'cancelled'])[1 + g % 3]
-FROM generate_series(0, 999999) AS g JOIN bench.tenants AS t ON t.n = 1 + g % 1000
+FROM generate_series(0, :rows - 1) AS g JOIN bench.tenants AS t ON t.n = 1 + g % 1000
 ORDER BY g;   -- in arrival order: a merchant's rows lie on ~1,000 different pages
 ALTER TABLE billium.invoices ENABLE TRIGGER USER;
 
@@ -167,7 +173,7 @@ GRANT SELECT ON bench.invoices, bench.invoices_perrow, bench.team TO bench_app;
 CREATE TABLE bench.perms_gen AS
 SELECT g AS i, billium.billium_permset_from_bigint((random() * all_bits)::bigint & all_bits) AS p
 FROM (SELECT billium.billium_permset_from_names('{*}')::bigint AS all_bits) AS c,
-	 generate_series(1, 1000000) AS g;
+	 generate_series(1, :rows) AS g;
 CREATE TABLE bench.perms_permset AS SELECT p FROM bench.perms_gen ORDER BY i;
 CREATE TABLE bench.perms_bigint AS SELECT p::bigint AS b FROM bench.perms_gen ORDER BY i;
 CREATE TABLE bench.perms_text AS SELECT billium.billium_permset_names(p) AS t FROM bench.perms_gen ORDER BY i;

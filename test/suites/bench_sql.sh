@@ -16,7 +16,7 @@
 set -uo pipefail
 # shellcheck source=test/lib/suite.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/suite.sh"
-cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 1
 
 DB=billium_bench_sql_$$
 ERR=$(mktemp /tmp/billium_bench_sql.XXXXXX)
