@@ -11,8 +11,8 @@ OBJS = src/billium.o src/catalog.o src/catalog_sql.o src/parse_permset.o src/per
 # database updates.  CREATE EXTENSION of the default version runs the built script.
 EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" billium.control)
 SQL_SOURCES = sql/permset.sql sql/catalog.sql sql/principal.sql sql/tables.sql sql/keys.sql \
-              sql/policies.sql sql/audit.sql sql/team.sql sql/sessions.sql sql/ratelimit.sql \
-              sql/protect.sql
+              sql/audit.sql sql/policies.sql sql/team.sql sql/sessions.sql sql/ratelimit.sql \
+              sql/protect.sql sql/postgrest.sql
 # A new topic file goes into SQL_SOURCES (the order is the build order); one left out stops make.
 UNLISTED_SQL = $(filter-out $(SQL_SOURCES) sql/billium--%,$(wildcard sql/*.sql))
 ifneq ($(UNLISTED_SQL),)
@@ -21,12 +21,12 @@ endif
 DATA = sql/billium--0.1.0.sql $(wildcard sql/billium--*--*.sql)
 DATA_built = sql/billium--$(EXTVERSION).sql
 
-REGRESS = permset_io permset_ops permset_soft roles catalog keys rls_plan rls_team rls_protect ratelimit sessions bad_input security principal_savepoint hostile_json secret_settings
+REGRESS = permset_io permset_ops permset_soft roles catalog keys rls_plan rls_team rls_protect ratelimit sessions bad_input security principal_savepoint hostile_json secret_settings upgrade_060
 # --outputdir=test: pg_regress looks for <outputdir>/sql/<test>.sql before <inputdir>/sql/, and the
 # default outputdir (.) holds the topic files of sql/, some named like tests (catalog, keys, ...).
 REGRESS_OPTS = --inputdir=test --outputdir=test --load-extension=billium --load-extension=billium_test
 EXTRA_CLEAN = test/results test/regression.diffs test/regression.out
-ISOLATION = key_revoke key_cache key_leak ratelimit_shared race_ownership race_team race_key_caps cache_first_lookup
+ISOLATION = key_revoke key_cache key_leak key_lineage ratelimit_shared race_ownership race_team race_key_caps cache_first_lookup
 ISOLATION_OPTS = --inputdir=test --load-extension=billium --load-extension=billium_test
 
 # RS256 and ES256 sessions use OpenSSL, which the server itself links.

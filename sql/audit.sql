@@ -41,7 +41,8 @@ $$;
 COMMENT ON FUNCTION @extschema@.billium_audit(uuid, text, text, jsonb, jsonb) IS
 	'internal: append a row to the audit trail with this transaction''s principal (not when a restore reloads the tables)';
 
--- A key as the audit trail shows it: never its hash; a leak's when and where once it has one.
+-- A key as the audit trail shows it: never its hash; a leak's when and where once it has one;
+-- for a replacement made by a roll, what it replaced and who rolled it.
 CREATE FUNCTION @extschema@.billium_audit_key(k @extschema@.api_keys) RETURNS jsonb
 	LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
 	SELECT pg_catalog.jsonb_build_object(
@@ -53,6 +54,11 @@ CREATE FUNCTION @extschema@.billium_audit_key(k @extschema@.api_keys) RETURNS js
 		CASE WHEN k.leaked_at IS NULL THEN '{}'::jsonb
 			 ELSE pg_catalog.jsonb_build_object('leaked_at', k.leaked_at,
 												'leak_source_url', k.leak_source_url) END
+		OPERATOR(pg_catalog.||)
+		CASE WHEN k.rolled_from IS NULL THEN '{}'::jsonb
+			 ELSE pg_catalog.jsonb_build_object('rolled_from', k.rolled_from,
+												'rolled_by_user', k.rolled_by_user,
+												'rolled_by_key', k.rolled_by_key) END
 $$;
 COMMENT ON FUNCTION @extschema@.billium_audit_key(@extschema@.api_keys) IS
 	'internal: a key as the audit trail records it (every column but key_hash)';
@@ -92,12 +98,8 @@ CREATE TRIGGER api_keys_audit AFTER INSERT OR UPDATE ON @extschema@.api_keys
 
 ALTER TABLE @extschema@.audit_log ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
 
--- The audit trail: key events need api_key:view, team and security events team:view.
-CREATE POLICY audit_log_view ON @extschema@.audit_log FOR SELECT
-	USING ((category OPERATOR(pg_catalog.=) 'api_key'
-			AND merchant_id OPERATOR(pg_catalog.=) ANY ((SELECT @extschema@.billium_merchants_with('api_key:view'))::uuid[]))
-		   OR (category OPERATOR(pg_catalog.<>) 'api_key'
-			   AND merchant_id OPERATOR(pg_catalog.=) ANY ((SELECT @extschema@.billium_merchants_with('team:view'))::uuid[])));
+-- Its policies, audit_log_view (key events: api_key:view) and audit_log_view_team (team and
+-- security events: team:view), are rows of billium.policy_rules (policies.sql).
 
 CREATE FUNCTION @extschema@.billium_merchants_audit() RETURNS trigger
 	LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$

@@ -4,7 +4,9 @@
 -- Roles of the database.  Roles are cluster-wide, so they are created only when missing and
 -- outlive the extension.  billium_api is what application login roles are granted;
 -- billium_admin may act as any dashboard user (provisioning scripts, tests); billium_scanner may
--- report leaked keys (billium_report_leaked_keys, in keys.sql) and do nothing else.
+-- report leaked keys (billium_report_leaked_keys, in keys.sql) and do nothing else;
+-- billium_payments, the payment side, is the only role that marks invoices paid
+-- (billium_mark_invoice_paid, in tables.sql).
 ------------------------------------------------------------------------------------------------
 
 DO $$
@@ -17,6 +19,9 @@ BEGIN
 	END IF;
 	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'billium_scanner') THEN
 		CREATE ROLE billium_scanner NOLOGIN;
+	END IF;
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'billium_payments') THEN
+		CREATE ROLE billium_payments NOLOGIN;
 	END IF;
 END
 $$;

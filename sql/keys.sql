@@ -50,16 +50,81 @@ $$;
 COMMENT ON FUNCTION @extschema@.billium_check_key_grant(uuid, text, @extschema@.billium_permset, text) IS
 	'internal: refuse a key grant beyond the caller''s own permissions or the key type''s cap';
 
+-- A grant must view each domain it writes in (issue 12, decision 3): a grant, a key's or a team
+-- member's, holding a permission of a domain other than its view and its create-like ones
+-- (*:create, team:invite) must also hold the domain's view.  Keys are checked here, team grants
+-- by billium_team_members_guard.
+-- previous: the grant being replaced, null for a new one.  Internal.
+CREATE FUNCTION @extschema@.billium_check_grant_shape(permissions @extschema@.billium_permset,
+		previous @extschema@.billium_permset) RETURNS void
+	LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	missing @extschema@.billium_permset :=
+		@extschema@.billium_permset_missing_views(permissions)
+		OPERATOR(@extschema@.-) coalesce(@extschema@.billium_permset_missing_views(previous), '{}');
+BEGIN
+	IF missing OPERATOR(@extschema@.<>) '{}' THEN
+		RAISE EXCEPTION 'the grant lacks %', pg_catalog.array_to_string(@extschema@.billium_permset_names(missing), ', ')
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = 'A grant holding a permission of a domain other than its view and create permissions (and team:invite) must also hold the domain''s view permission.',
+				  HINT = 'Add the missing view permissions, or remove the permissions that need them.';
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.billium_check_grant_shape(@extschema@.billium_permset, @extschema@.billium_permset) IS
+	'internal: refuse (22023) a grant that writes in a domain without its view, unless the grant it replaces lacked that view already';
+-- The team guard runs as the writer, who needs what it calls.
+REVOKE ALL ON FUNCTION @extschema@.billium_check_grant_shape(@extschema@.billium_permset, @extschema@.billium_permset) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.billium_check_grant_shape(@extschema@.billium_permset, @extschema@.billium_permset) TO billium_api;
+
+-- The key and the keys that minted it, up the chain (depth 0 is the key).  The path stops a
+-- cycle a hand-written row could make.  Internal.
+CREATE FUNCTION @extschema@.billium_key_lineage(key_id uuid)
+	RETURNS TABLE (id uuid, depth integer, revoked_at timestamptz, expires_at timestamptz)
+	LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+	WITH RECURSIVE lineage (id, parent, path, revoked_at, expires_at) AS (
+		SELECT k.id, k.created_by_key, ARRAY[k.id], k.revoked_at, k.expires_at
+		FROM @extschema@.api_keys k WHERE k.id OPERATOR(pg_catalog.=) billium_key_lineage.key_id
+		UNION ALL
+		SELECT a.id, a.created_by_key, l.path OPERATOR(pg_catalog.||) a.id, a.revoked_at, a.expires_at
+		FROM lineage l JOIN @extschema@.api_keys a ON a.id OPERATOR(pg_catalog.=) l.parent
+		WHERE NOT a.id OPERATOR(pg_catalog.=) ANY (l.path))
+	SELECT l.id, pg_catalog.cardinality(l.path) OPERATOR(pg_catalog.-) 1, l.revoked_at, l.expires_at
+	FROM lineage l
+$$;
+COMMENT ON FUNCTION @extschema@.billium_key_lineage(uuid) IS
+	'internal: the key and its ancestors (the keys that minted it), depth 0 being the key';
+
+REVOKE ALL ON FUNCTION @extschema@.billium_key_lineage(uuid) FROM PUBLIC;
+
 CREATE FUNCTION @extschema@.billium_create_api_key(
 		merchant_id uuid, key_type text, permissions @extschema@.billium_permset, name text,
 		expires_at timestamptz DEFAULT NULL, OUT id uuid, OUT api_key text)
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	caller @extschema@.billium_principal;
+	parent @extschema@.api_keys;
+	cap timestamptz;
 BEGIN
 	caller := @extschema@.billium_authorize('api_keys.create', merchant_id);
 	key_type := lower(key_type);
 	PERFORM @extschema@.billium_check_key_grant(merchant_id, key_type, permissions, 'api_keys.create');
+	PERFORM @extschema@.billium_check_grant_shape(permissions, NULL);
+	IF caller.key_id IS NOT NULL THEN
+		-- The parent is locked until commit: a revocation of it waits for this child to be
+		-- written, then finds and revokes it; a revocation committed first is seen here.
+		SELECT * INTO parent FROM @extschema@.api_keys k
+		WHERE k.id OPERATOR(pg_catalog.=) caller.key_id FOR SHARE;
+		IF parent.revoked_at IS NOT NULL THEN
+			PERFORM @extschema@.billium_deny('API_KEY_REVOKED', 'api_keys.create');
+		END IF;
+		-- A child never outlives an ancestor.
+		SELECT pg_catalog.min(l.expires_at) INTO cap FROM @extschema@.billium_key_lineage(caller.key_id) l;
+		IF cap IS NOT NULL AND (billium_create_api_key.expires_at IS NULL
+								OR billium_create_api_key.expires_at OPERATOR(pg_catalog.>) cap) THEN
+			billium_create_api_key.expires_at := cap;
+		END IF;
+	END IF;
 	api_key := @extschema@.billium_key_generate(key_type);
 	INSERT INTO @extschema@.api_keys AS k (merchant_id, key_type, name, hint, key_hash, permissions,
 										   created_by, created_by_key, expires_at)
@@ -71,7 +136,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.billium_create_api_key(uuid, text, @extschema@.billium_permset, text, timestamptz) IS
-	'create a key (needs api_key:create); the only time its plaintext exists';
+	'create a key (needs api_key:create); the only time its plaintext exists.  A key created by a key expires no later than its ancestors';
 
 CREATE FUNCTION @extschema@.billium_key_merchant(key_id uuid) RETURNS uuid
 	LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -92,12 +157,16 @@ BEGIN
 		RAISE EXCEPTION 'the API key does not exist' USING ERRCODE = 'no_data_found';
 	END IF;
 	PERFORM @extschema@.billium_authorize('api_keys.revoke', merchant);
-	UPDATE @extschema@.api_keys SET revoked_at = coalesce(revoked_at, now())
-	WHERE id OPERATOR(pg_catalog.=) key_id;
+	UPDATE @extschema@.api_keys k SET revoked_at = now()
+	WHERE k.id OPERATOR(pg_catalog.=) key_id AND k.revoked_at IS NULL;
+	-- Then its descendants, pass after pass on fresh snapshots: a child being created holds its
+	-- parent locked (billium_create_api_key), so a pass waits for it to commit and the next one
+	-- finds and revokes it.
+	PERFORM @extschema@.billium_revoke_key_descendants(key_id);
 END
 $$;
 COMMENT ON FUNCTION @extschema@.billium_revoke_api_key(uuid) IS
-	'revoke a key (needs api_key:delete); every transaction after the commit refuses it';
+	'revoke a key and every key minted from it (needs api_key:delete); every transaction after the commit refuses them';
 
 CREATE FUNCTION @extschema@.billium_update_api_key(
 		key_id uuid, permissions @extschema@.billium_permset DEFAULT NULL, name text DEFAULT NULL)
@@ -117,6 +186,7 @@ BEGIN
 	END IF;
 	IF permissions IS NOT NULL THEN
 		PERFORM @extschema@.billium_check_key_grant(merchant, target.key_type, permissions, 'api_keys.update');
+		PERFORM @extschema@.billium_check_grant_shape(permissions, target.permissions);
 	END IF;
 	UPDATE @extschema@.api_keys AS k
 	SET permissions = coalesce(billium_update_api_key.permissions, k.permissions),
@@ -125,7 +195,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.billium_update_api_key(uuid, @extschema@.billium_permset, text) IS
-	'change a key''s permissions or name (needs api_key:edit; the same caps as creating)';
+	'change a key''s permissions or name (needs api_key:edit; the same caps and shape as creating)';
 
 CREATE FUNCTION @extschema@.billium_roll_api_key(key_id uuid, grace interval DEFAULT '0',
 		OUT id uuid, OUT api_key text)
@@ -134,6 +204,7 @@ DECLARE
 	merchant uuid := @extschema@.billium_key_merchant(key_id);
 	caller @extschema@.billium_principal;
 	old @extschema@.api_keys;
+	max_grace interval;
 BEGIN
 	IF merchant IS NULL THEN
 		RAISE EXCEPTION 'the API key does not exist' USING ERRCODE = 'no_data_found';
@@ -143,16 +214,27 @@ BEGIN
 	IF NOT FOUND OR old.revoked_at IS NOT NULL THEN
 		RAISE EXCEPTION 'the API key does not exist or is revoked' USING ERRCODE = 'no_data_found';
 	END IF;
-	IF grace < '0' THEN
-		RAISE EXCEPTION 'grace period must not be negative' USING ERRCODE = 'invalid_parameter_value';
+	-- The caller receives a working key with the old key's grant: the rule of creating one.
+	PERFORM @extschema@.billium_check_key_grant(merchant, old.key_type, old.permissions, 'api_keys.roll');
+	IF grace IS NULL OR grace OPERATOR(pg_catalog.<) '0' THEN
+		RAISE EXCEPTION 'grace period must not be negative or null' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	-- The library is loaded (billium_authorize is in it), so its setting exists.
+	max_grace := pg_catalog.current_setting('billium.max_roll_grace')::pg_catalog.interval;
+	IF grace OPERATOR(pg_catalog.>) max_grace THEN
+		RAISE EXCEPTION 'grace period % exceeds billium.max_roll_grace (%)', grace, max_grace
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Roll with a shorter grace period; only a superuser may raise billium.max_roll_grace.';
 	END IF;
 	api_key := @extschema@.billium_key_generate(old.key_type);
-	-- The replacement keeps the grant, name, creator and expiry of the key it replaces.
+	-- The replacement keeps the grant, name, type, creator, parent and expiry of the key it
+	-- replaces, and records who rolled it.
 	INSERT INTO @extschema@.api_keys AS k (merchant_id, key_type, name, hint, key_hash, permissions,
-										   created_by, created_by_key, expires_at)
+										   created_by, created_by_key, expires_at,
+										   rolled_from, rolled_by_user, rolled_by_key)
 	VALUES (old.merchant_id, old.key_type, old.name, substr(api_key, 1, 3) || '...' || right(api_key, 4),
-			sha256(convert_to(api_key, 'UTF8')), old.permissions, old.created_by, caller.key_id,
-			old.expires_at)
+			sha256(convert_to(api_key, 'UTF8')), old.permissions, old.created_by, old.created_by_key,
+			old.expires_at, old.id, caller.user_id, caller.key_id)
 	RETURNING k.id INTO id;
 	UPDATE @extschema@.api_keys k
 	SET expires_at = least(coalesce(k.expires_at, 'infinity'), now() + grace)
@@ -160,7 +242,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.billium_roll_api_key(uuid, interval) IS
-	'issue a replacement with the same grant and expire the old key after the grace period (needs api_key:edit)';
+	'issue a replacement with the same grant, type, creator and parent, and expire the old key after the grace period (needs api_key:edit and every permission of the grant; grace at most billium.max_roll_grace)';
 
 CREATE FUNCTION @extschema@.billium_explain_key(key_id uuid)
 	RETURNS TABLE (step integer, name text, permissions @extschema@.billium_permset,
@@ -199,8 +281,15 @@ BEGIN
 	acc := next; permissions := acc;
 	RETURN NEXT;
 	step := 5; removed := '{}';
+	-- As verification decides: the key, then its ancestors (the keys that minted it).
 	name := CASE WHEN k.revoked_at IS NOT NULL THEN 'effective (revoked: refused)'
 				 WHEN k.expires_at <= now() THEN 'effective (expired: refused)'
+				 WHEN EXISTS (SELECT FROM @extschema@.billium_key_lineage(k.id) l
+							  WHERE l.depth > 0 AND l.revoked_at IS NOT NULL)
+					 THEN 'effective (an ancestor revoked: refused)'
+				 WHEN EXISTS (SELECT FROM @extschema@.billium_key_lineage(k.id) l
+							  WHERE l.depth > 0 AND l.expires_at <= now())
+					 THEN 'effective (an ancestor expired: refused)'
 				 ELSE 'effective' END;
 	permissions := acc;
 	RETURN NEXT;
@@ -223,8 +312,7 @@ COMMENT ON FUNCTION @extschema@.billium_explain_key(uuid) IS
 -- pass runs on a fresh snapshot, so a child committed while a pass waited on a row is found by
 -- the next; done when a pass revokes nothing.  The path stops a cycle a hand-written row could
 -- make.
--- NOTE (issue 12, decision 2): billium_revoke_api_key gains the same cascade on branch wip-s1;
--- once both are on main, it and this should be one path (the revoke calling this function).
+-- billium_revoke_api_key (issue 12, item 4) and billium_report_leaked_keys both use it.
 CREATE FUNCTION @extschema@.billium_revoke_key_descendants(key_id uuid) RETURNS bigint
 	LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE

@@ -207,6 +207,13 @@ CREATE FUNCTION @extschema@.billium_permset_from_bigint(bigint) RETURNS @extsche
 COMMENT ON FUNCTION @extschema@.billium_permset_from_bigint(bigint) IS
 	'the set whose bits the number holds; bits above 33 raise 22P02';
 
+-- The shape a key or team grant must have (keys.sql, billium_check_grant_shape).
+CREATE FUNCTION @extschema@.billium_permset_missing_views(@extschema@.billium_permset)
+	RETURNS @extschema@.billium_permset
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+COMMENT ON FUNCTION @extschema@.billium_permset_missing_views(@extschema@.billium_permset) IS
+	'the view permissions the set lacks for the domains it writes in ({} when a key or team grant may have it)';
+
 CREATE CAST (@extschema@.billium_permset AS text[])
 	WITH FUNCTION @extschema@.billium_permset_names(@extschema@.billium_permset) AS ASSIGNMENT;
 CREATE CAST (text[] AS @extschema@.billium_permset)
