@@ -23,7 +23,8 @@
 #
 # Hit rate: from the probes of api_keys' key_hash index (pg_stat_user_indexes): every miss of
 # the verified-key cache looks the key up by that index and a hit does not, so hit rate =
-# 1 - probes / requests, the warm-up's own probes (which it records) taken out.  When billium has
+# 1 - probes / (probes per miss x requests), the warm-up's own probes (which it records) taken
+# out; probes per miss is measured once on keys never verified (scale.probes_per_miss).  When billium has
 # a statistics function (no arguments, OUT columns hits and misses) its figure over the whole
 # run, warm-up included, is printed beside it.
 
@@ -48,6 +49,9 @@ scale_setup() {
     fi
     read -r CHURN_MERCHANT CHURN_OWNER < <(scale_psql -At -F ' ' -c \
         'SELECT merchant_id, owner_id FROM scale.tenants WHERE n = 0')
+    PROBES_PER_MISS=$(scale_psql -At -c 'SELECT scale.probes_per_miss()')
+    awk "BEGIN { exit !($PROBES_PER_MISS > 0) }" ||
+        billium_die "a cache miss made no probe of api_keys' key_hash index: the hit rate cannot be counted"
     CACHE_SIZE=$(scale_psql -At -c 'SHOW billium.key_cache_size')
     ((CACHE_SIZE > 0)) || billium_die "billium.key_cache_size is $CACHE_SIZE: the scale part measures the cache"
     ((CACHE_SIZE * 2 <= SCALE_KEYS)) ||
@@ -203,7 +207,7 @@ scale_memory() {
 scale_hit_rate() {
     local name=$1
     if ((${SREQ[$name]:-0} > 0)); then
-        calc "1 - ${SPROBES[$name]} / ${SREQ[$name]}" 3
+        calc "1 - ${SPROBES[$name]} / ($PROBES_PER_MISS * ${SREQ[$name]})" 3
     else
         echo "n/a"
     fi
@@ -219,7 +223,8 @@ scale_report() {
     u20=$(calc "${STPS[unwatched_20]} / $c") u200=$(calc "${STPS[unwatched_200]} / $c")
     backend_per_key=$(calc "($MEM_ALL - $MEM_ONE) / ($CACHE_SIZE - 1)" 0)
     shm_per_key=$(calc "$SHM_BYTES / $SHM_ENTRIES" 0)
-    SCALE_HIT_SOURCE="1 - probes of api_keys' key_hash index (pg_stat_user_indexes) / requests, after a warm-up"
+    SCALE_HIT_SOURCE="1 - probes of api_keys' key_hash index (pg_stat_user_indexes) / ($(calc "$PROBES_PER_MISS" 1)"
+    SCALE_HIT_SOURCE+=" a miss x requests), after a warm-up"
     [[ -z $STATS_FN ]] || SCALE_HIT_SOURCE+="; and $STATS_FN()'s, warm-up included"
 
     echo "6. scale (issue 15): $SCALE_MERCHANTS merchants, $SCALE_KEYS keys, billium.key_cache_size $CACHE_SIZE;" \

@@ -36,12 +36,35 @@ SELECT k.merchant_id, 'sk', 'scale', substr(k.api_key, 1, 3) || '...' || right(k
 FROM scale.keys AS k JOIN scale.tenants AS t USING (merchant_id)
 ORDER BY k.i;
 
+-- 20 keys of merchant 0 that pgbench never presents, for scale.probes_per_miss.
+CREATE TABLE scale.calibration_keys AS
+SELECT billium.billium_key_generate('sk') AS api_key FROM generate_series(1, 20);
+INSERT INTO billium.api_keys (merchant_id, key_type, name, hint, key_hash, permissions, created_by)
+SELECT t.merchant_id, 'sk', 'scale calibration', substr(c.api_key, 1, 3) || '...' || right(c.api_key, 4),
+	   sha256(convert_to(c.api_key, 'UTF8')), '{invoice:*,product:*}', t.owner_id
+FROM scale.calibration_keys AS c, scale.tenants AS t WHERE t.n = 0;
+
 -- The churn runs' baseline: the same write rate into a table no cache watches.
 CREATE TABLE scale.unwatched (id bigserial PRIMARY KEY, merchant_id uuid NOT NULL, key_hash bytea NOT NULL,
 							  created_at timestamptz NOT NULL DEFAULT now());
 
 -- The probes of the key_hash index each pgbench client's warm-up made (bench/pgbench/scale_*.sql).
 CREATE TABLE scale.warmup (probes bigint);
+
+-- How many probes of api_keys' key_hash index one cache miss makes (1 in 0.5.0; 2 once a key's
+-- lineage is looked up too): verify the 20 calibration keys, never verified before, in one
+-- transaction and count this transaction's probes.  Once only: afterwards they are cached.
+CREATE FUNCTION scale.probes_per_miss() RETURNS numeric
+LANGUAGE plpgsql AS $$
+DECLARE
+	n int;
+BEGIN
+	SELECT count(billium.billium_key_verify(c.api_key)) INTO n FROM scale.calibration_keys AS c;
+	RETURN (SELECT sum(pg_stat_get_xact_numscans(c.oid)) FROM pg_class AS c
+			WHERE c.relnamespace = 'billium'::regnamespace AND c.relkind = 'i'
+			  AND c.relname ~ '^api_keys_key_hash') / n;
+END
+$$;
 
 -- The memory of the verified-key cache: verify the first n keys in this session (a fresh one,
 -- so its caches start empty), and return the bytes of billium's memory contexts in this backend
