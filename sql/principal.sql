@@ -46,6 +46,12 @@ CREATE FUNCTION @extschema@.billium_authorize(action text, merchant_id uuid DEFA
 COMMENT ON FUNCTION @extschema@.billium_authorize(text, uuid) IS
 	'the one call per request: the principal if it may perform the action on the merchant, else the 401/403/429 envelope';
 
+CREATE FUNCTION @extschema@.billium_gate(api_key text, action text, merchant_id uuid DEFAULT NULL)
+	RETURNS @extschema@.billium_principal
+	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION @extschema@.billium_gate(text, text, uuid) IS
+	'billium_authenticate and billium_authorize in one call: the key''s principal if it may perform the action on the merchant, else the 401/403/429 envelope';
+
 CREATE FUNCTION @extschema@.billium_act_as(user_id uuid) RETURNS @extschema@.billium_principal
 	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE STRICT PARALLEL RESTRICTED;
 COMMENT ON FUNCTION @extschema@.billium_act_as(uuid) IS
@@ -78,26 +84,48 @@ CREATE FUNCTION @extschema@.billium_merchants_returning(view_permission text, cr
 COMMENT ON FUNCTION @extschema@.billium_merchants_returning(text, text, boolean) IS
 	'the merchants where this transaction''s caller holds the view permission (none for a pk key when listing) and those where it holds the create permission but not the view permission (for view policies: a create-only caller sees the row its INSERT ... RETURNING checks)';
 
+-- For view policies with a pk key's own rows or create-only callers (billium_policy_clause): the
+-- merchants where any row may pass, to index on, and whether every row of them passes, so the
+-- common caller skips the rest of the policy (issue 15).
+CREATE FUNCTION @extschema@.billium_policy_visible_merchants(view_permission text, create_permission text,
+		own_rows boolean) RETURNS uuid[] AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
+COMMENT ON FUNCTION @extschema@.billium_policy_visible_merchants(text, text, boolean) IS
+	'for view policies: every merchant where this transaction''s caller may see a row (holds the view permission, none for a pk key with own rows; holds the create permission but not the view permission; a pk key''s own merchant when own rows)';
+CREATE FUNCTION @extschema@.billium_policy_visible_whole(view_permission text, create_permission text,
+		own_rows boolean) RETURNS boolean AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
+COMMENT ON FUNCTION @extschema@.billium_policy_visible_whole(text, text, boolean) IS
+	'for view policies: true when this transaction''s caller sees every row of billium_policy_visible_merchants (no create-only merchant, not a pk key limited to its own rows)';
+
 REVOKE ALL ON FUNCTION
 	@extschema@.billium_authenticate(text),
 	@extschema@.billium_current_principal(),
 	@extschema@.billium_principal_permissions(uuid),
 	@extschema@.billium_authorize(text, uuid),
+	@extschema@.billium_gate(text, text, uuid),
 	@extschema@.billium_act_as(uuid),
 	@extschema@.billium_merchants_with(text),
 	@extschema@.billium_merchants_listing(text),
 	@extschema@.billium_public_key_with(text),
-	@extschema@.billium_merchants_returning(text, text, boolean)
+	@extschema@.billium_merchants_returning(text, text, boolean),
+	@extschema@.billium_policy_visible_merchants(text, text, boolean),
+	@extschema@.billium_policy_visible_whole(text, text, boolean)
 FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
 	@extschema@.billium_authenticate(text),
 	@extschema@.billium_current_principal(),
 	@extschema@.billium_principal_permissions(uuid),
 	@extschema@.billium_authorize(text, uuid),
+	@extschema@.billium_gate(text, text, uuid),
 	@extschema@.billium_merchants_with(text),
 	@extschema@.billium_merchants_listing(text),
 	@extschema@.billium_public_key_with(text),
-	@extschema@.billium_merchants_returning(text, text, boolean)
+	@extschema@.billium_merchants_returning(text, text, boolean),
+	@extschema@.billium_policy_visible_merchants(text, text, boolean),
+	@extschema@.billium_policy_visible_whole(text, text, boolean)
 TO billium_api;
-GRANT EXECUTE ON FUNCTION @extschema@.billium_merchants_returning(text, text, boolean) TO billium_admin;
+GRANT EXECUTE ON FUNCTION
+	@extschema@.billium_merchants_returning(text, text, boolean),
+	@extschema@.billium_policy_visible_merchants(text, text, boolean),
+	@extschema@.billium_policy_visible_whole(text, text, boolean)
+TO billium_admin;
 GRANT EXECUTE ON FUNCTION @extschema@.billium_act_as(uuid) TO billium_admin;
