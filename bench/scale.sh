@@ -76,7 +76,7 @@ scale_setup() {
         ((restart)) && scale_restart
     fi
     billium_log "  loaded in $((SECONDS - started)) s; billium.key_cache_size = $CACHE_SIZE;" \
-        "usage tracking: ${TRACK_CONTEXT:+billium.track_usage ($TRACK_CONTEXT)}${TRACK_CONTEXT:-not available}"
+        "usage tracking: $(if [[ -n $TRACK_CONTEXT ]]; then echo "billium.track_usage ($TRACK_CONTEXT)"; else echo "not available"; fi)"
 }
 
 scale_restart() {

@@ -69,8 +69,8 @@ $$;
 -- The memory of the verified-key cache: verify the first n keys in this session (a fresh one,
 -- so its caches start empty), and return the bytes of billium's memory contexts in this backend
 -- (pg_backend_memory_contexts) after the first key and after all n, and the bytes billium holds
--- in shared memory (pg_shmem_allocations) apart from the rate limiter's buckets.  Measured by
--- difference, so the figure is the cache's whatever its contexts are named.
+-- in shared memory (pg_shmem_allocations) apart from the rate limiter's buckets and the usage
+-- counts.  Measured by difference, so the figure is the cache's whatever its contexts are named.
 CREATE FUNCTION scale.cache_memory(n int,
 	OUT backend_bytes_one bigint, OUT backend_bytes_all bigint, OUT shared_bytes bigint, OUT shared_names text)
 LANGUAGE plpgsql AS $$
@@ -89,7 +89,7 @@ BEGIN
 	FROM pg_backend_memory_contexts AS c WHERE c.name ILIKE 'billium%';
 	SELECT coalesce(sum(a.allocated_size), 0), coalesce(string_agg(a.name, ', ' ORDER BY a.name), 'none')
 	INTO shared_bytes, shared_names
-	FROM pg_shmem_allocations AS a WHERE a.name ILIKE 'billium%' AND a.name NOT ILIKE '%rate limit%';
+	FROM pg_shmem_allocations AS a WHERE a.name ILIKE 'billium%' AND a.name NOT ILIKE '%rate limit%' AND a.name NOT ILIKE '%usage%';
 END
 $$;
 
