@@ -25,7 +25,7 @@ _PG_init(void)
 	principal_init();
 	gate_init();
 	keys_init();
-	key_cache_init();
+	cache_init();
 	ratelimit_init();
 #if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("billium");
