@@ -16,8 +16,8 @@
  * nothing, so nothing derived from a write that rolls back survives.
  *
  * Fallback (not preloaded, or a hot standby, which replays the writer's invalidations but runs no
- * trigger): a relcache invalidation of any of the tables empties every cache of the backend (and
- * on a standby advances "everything" for the shared cache).  The trigger keeps sending that
+ * trigger): a relcache invalidation of any of the tables empties every cache of the backend, and
+ * keys are cached per backend, not in shared memory (key_cache.c).  The trigger keeps sending that
  * invalidation for them.  The tables are resolved before a lookup starts, never after it: an
  * invalidation that arrives while the first lookup waits for a lock must already match.
  */
@@ -209,8 +209,6 @@ cache_invalidate(Datum arg pg_attribute_unused(), Oid relid)
 	}
 	flush_local();
 	watched_resolved = false;
-	if (generations != NULL)
-		advance(SLOT_EVERYTHING); /* a hot standby: the shared cache learns it here */
 }
 
 void

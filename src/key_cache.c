@@ -63,6 +63,17 @@ static int shared_key_cache_size = 100000;
 static BoundedMap *local_keys = NULL;
 static SharedKeyCache *shared_keys = NULL;
 
+/*
+ * The shared cache serves only where generations say when an entry is stale: not on a hot standby,
+ * where a backend learns of a replayed change from its own invalidation queue (one that starts
+ * later never sees it), so each backend keeps its own keys there, as without preloading.
+ */
+static bool
+shared_in_use(void)
+{
+	return shared_keys != NULL && cache_targeted();
+}
+
 /* ---------------------------------------------------------------------------------------------
  * The shared cache
  * ------------------------------------------------------------------------------------------- */
@@ -255,7 +266,7 @@ key_cache_get(const uint8 *hash, KeyRecord *record)
 		bounded_map_reset(local_keys); /* turned off takes effect at once */
 		return false;
 	}
-	if (shared_keys != NULL)
+	if (shared_in_use())
 		return shared_get(hash, record);
 	cached = bounded_map_get(local_keys, hash);
 	if (cached == NULL)
@@ -276,7 +287,7 @@ key_cache_put(const uint8 *hash, const KeyRecord *record, const CacheFill *fill)
 	cache_deps_merchant(&deps, &record->merchant_id);
 	if (!cache_fill_end(fill, &deps))
 		return;
-	if (shared_keys != NULL)
+	if (shared_in_use())
 	{
 		shared_put(hash, record, &deps);
 		return;
@@ -296,7 +307,7 @@ key_cache_reset_local(void)
 bool
 key_cache_stats(CacheStats *stats)
 {
-	if (shared_keys == NULL)
+	if (!shared_in_use())
 	{
 		key_cache_local_stats(stats);
 		return false;
@@ -317,8 +328,8 @@ void
 key_cache_local_stats(CacheStats *stats)
 {
 	bounded_map_stats(local_keys, stats);
-	/* Preloaded, the backend keeps no keys of its own. */
-	if (shared_keys != NULL)
+	/* Preloaded (and not in recovery), the backend keeps no keys of its own. */
+	if (shared_in_use())
 		stats->capacity = 0;
 }
 
