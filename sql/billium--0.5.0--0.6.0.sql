@@ -1316,6 +1316,326 @@ CREATE TRIGGER users_origin_only
 	BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON @extschema@.users
 	FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.billium_origin_only();
 
+------------------------------------------------------------------------------------------------
+-- The REST surface (issue 14).
+------------------------------------------------------------------------------------------------
+
+-- An action's rule is one permission, or one team role: transferring ownership is the OWNER's
+-- alone (the spec), whatever permissions anyone else holds.  A key holds no role, so an action
+-- ruled by a role is a dashboard session's only.
+ALTER TABLE @extschema@.actions ALTER COLUMN permission DROP NOT NULL,
+	DROP CONSTRAINT actions_permission_check,
+	ADD CONSTRAINT actions_permission_check CHECK (permission IS NULL
+		OR @extschema@.billium_permset_count(@extschema@.billium_permset_from_names(ARRAY[permission])) = 1);
+ALTER TABLE @extschema@.actions ADD COLUMN role text
+	CHECK (role IN ('OWNER', 'ADMIN', 'MEMBER', 'VIEWER'));
+ALTER TABLE @extschema@.actions ADD CONSTRAINT actions_one_rule
+	CHECK ((permission IS NULL) <> (role IS NULL));
+COMMENT ON COLUMN @extschema@.actions.role IS
+	'when set (and permission null): only a team member with exactly this role may call the action, in a dashboard session';
+INSERT INTO @extschema@.actions (name, permission, role, secret_only, builtin)
+VALUES ('team.transfer_ownership', NULL, 'OWNER', true, true);
+
+-- The transfer asks the gate, whose rule for it is now the role.
+CREATE OR REPLACE FUNCTION @extschema@.billium_transfer_ownership(merchant_id uuid, new_owner uuid) RETURNS void
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	caller @extschema@.billium_principal := @extschema@.billium_current_principal();
+	target @extschema@.team_members;
+BEGIN
+	-- No principal, or a key (which holds no role): the gate refuses at once, naming the rule.
+	IF caller.kind IS DISTINCT FROM 'user' THEN
+		PERFORM @extschema@.billium_authorize('team.transfer_ownership', billium_transfer_ownership.merchant_id);
+	END IF;
+	-- Lock the team's rows, then ask the gate (the catalog's rule: the OWNER role): two transfers
+	-- of one merchant take turns, and the second is judged on what the first committed.
+	PERFORM FROM @extschema@.team_members tm
+	WHERE tm.merchant_id OPERATOR(pg_catalog.=) billium_transfer_ownership.merchant_id FOR UPDATE;
+	PERFORM @extschema@.billium_authorize('team.transfer_ownership', billium_transfer_ownership.merchant_id);
+	IF NOT @extschema@.billium_is_owner(billium_transfer_ownership.merchant_id) THEN
+		PERFORM @extschema@.billium_deny('PERMISSION_DENIED', 'team.transfer_ownership',
+			jsonb_build_object('reason', 'only the OWNER, in a dashboard session, may transfer ownership'));
+	END IF;
+	SELECT * INTO target FROM @extschema@.team_members tm
+	WHERE tm.merchant_id OPERATOR(pg_catalog.=) billium_transfer_ownership.merchant_id
+	  AND tm.user_id OPERATOR(pg_catalog.=) new_owner;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'user % is not on the team of merchant %', new_owner, billium_transfer_ownership.merchant_id
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF target.role = 'OWNER' THEN
+		RAISE EXCEPTION 'user % is already the OWNER of merchant %', new_owner, billium_transfer_ownership.merchant_id
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	-- The old OWNER becomes an ADMIN (with the ADMIN's full grant); then the new one takes over.
+	UPDATE @extschema@.team_members tm SET role = 'ADMIN'
+	WHERE tm.merchant_id OPERATOR(pg_catalog.=) billium_transfer_ownership.merchant_id
+	  AND tm.user_id OPERATOR(pg_catalog.=) caller.user_id;
+	UPDATE @extschema@.team_members tm
+	SET role = 'OWNER', permissions = @extschema@.billium_role_cap('OWNER')
+	WHERE tm.merchant_id OPERATOR(pg_catalog.=) billium_transfer_ownership.merchant_id
+	  AND tm.user_id OPERATOR(pg_catalog.=) new_owner;
+	PERFORM @extschema@.billium_audit(billium_transfer_ownership.merchant_id, 'team', 'team.transfer_ownership',
+		jsonb_build_object('owner', caller.user_id), jsonb_build_object('owner', new_owner));
+END
+$$;
+
+-- The HTTP request a change came from: the gateway sets billium.request_id (its x-request-id)
+-- for the transaction, and every audit row of that transaction carries it.
+ALTER TABLE @extschema@.audit_log ADD COLUMN request_id text;
+COMMENT ON COLUMN @extschema@.audit_log.request_id IS
+	'the billium.request_id of the transaction that wrote the row (the gateway''s x-request-id), or null';
+
+CREATE OR REPLACE FUNCTION @extschema@.billium_audit(merchant_id uuid, category text, action text,
+		before jsonb, after jsonb) RETURNS void
+	LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+	INSERT INTO @extschema@.audit_log (merchant_id, category, action, principal_kind, user_id, key_id,
+									   before, after, request_id)
+	SELECT billium_audit.merchant_id, billium_audit.category, billium_audit.action, p.kind,
+		   p.user_id, p.key_id, billium_audit.before, billium_audit.after,
+		   NULLIF(pg_catalog.current_setting('billium.request_id', true), '')
+	FROM (SELECT (@extschema@.billium_current_principal()).*) AS p
+	-- A restore (pg_dump's scripts SET row_security = off) reloads the tables with no principal:
+	-- their rows are not new changes, and the trail is restored as it was.
+	WHERE p.kind IS NOT NULL
+	   OR pg_catalog.current_setting('row_security') OPERATOR(pg_catalog.<>) 'off'
+$$;
+
+-- The bucket this transaction's key was charged to, for the RateLimit header fields: no
+-- permission needed (a key learns only its own merchant's bucket, or its own); no row when the
+-- caller is not a key or nothing limits it.  Called first in a request, it verifies and charges
+-- the key, so that a 401 or 429 names the request's action.
+CREATE FUNCTION @extschema@.billium_rate_limit_current(action text DEFAULT NULL,
+		OUT quota integer, OUT window_seconds integer, OUT remaining integer, OUT reset_seconds integer)
+	RETURNS SETOF record
+	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE PARALLEL RESTRICTED ROWS 1;
+COMMENT ON FUNCTION @extschema@.billium_rate_limit_current(text) IS
+	'the rate-limit bucket this transaction''s API key draws from: quota (the burst), the window it refills in, the requests remaining and the seconds until it is full again; no row for a session or when not limited';
+REVOKE ALL ON FUNCTION @extschema@.billium_rate_limit_current(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.billium_rate_limit_current(text) TO billium_api;
+
+-- A gateway routing .../merchant/{m}/api-keys/{id} checks that the key is that merchant's before it
+-- changes it.  The function answers only for a key whose merchant the caller holds a permission
+-- on (else null), which the key management functions reveal already.
+GRANT EXECUTE ON FUNCTION @extschema@.billium_key_merchant(uuid) TO billium_api;
+
+-- Reports: the ids a caller may retrieve; each is a view of the schema (report:view).
+CREATE FUNCTION @extschema@.billium_report_catalog(OUT id text, OUT title text)
+	RETURNS SETOF record
+	LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+	VALUES ('invoice_totals', 'Invoices: count and sum of amounts per currency and status')
+$$;
+COMMENT ON FUNCTION @extschema@.billium_report_catalog() IS
+	'the reports the API serves (id, title); invoice_totals reads the reports view';
+REVOKE ALL ON FUNCTION @extschema@.billium_report_catalog() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.billium_report_catalog() TO billium_api;
+
+-- Provisioning: the application's sign-up and account settings create users and record the
+-- factors they have enabled.  Not the API's (billium_api may not), not test fixtures: the role
+-- billium_provisioner is granted to the login the sign-up service uses, and nothing else.
+DO $$
+BEGIN
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'billium_provisioner') THEN
+		CREATE ROLE billium_provisioner NOLOGIN;
+	END IF;
+END
+$$;
+
+CREATE FUNCTION @extschema@.billium_provision_user(email text) RETURNS uuid
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	created uuid;
+BEGIN
+	IF email IS NULL OR pg_catalog.length(email) NOT BETWEEN 3 AND 320
+	   OR email OPERATOR(pg_catalog.!~) '^[^@\s]+@[^@\s]+$' THEN
+		RAISE EXCEPTION 'not an email address' USING ERRCODE = 'invalid_parameter_value',
+			DETAIL = 'An email address has one @ between non-empty parts, without spaces, in at most 320 characters.';
+	END IF;
+	INSERT INTO @extschema@.users AS u (email) VALUES (pg_catalog.lower(billium_provision_user.email))
+	ON CONFLICT DO NOTHING RETURNING u.id INTO created;
+	IF created IS NULL THEN
+		RAISE EXCEPTION 'a user with this email exists' USING ERRCODE = 'unique_violation';
+	END IF;
+	RETURN created;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.billium_provision_user(text) IS
+	'sign-up: create a dashboard user (email stored lower-case; an existing email is refused) and return its id (billium_provisioner)';
+
+-- A null argument leaves that factor as it is.
+CREATE FUNCTION @extschema@.billium_provision_user_factors(user_id uuid, tfa boolean DEFAULT NULL,
+		passkey boolean DEFAULT NULL, google_login boolean DEFAULT NULL,
+		github_login boolean DEFAULT NULL, email_verified boolean DEFAULT NULL)
+	RETURNS void
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	UPDATE @extschema@.users u
+	SET tfa_enabled = coalesce(tfa, u.tfa_enabled),
+		passkey_enabled = coalesce(passkey, u.passkey_enabled),
+		google_linked = coalesce(google_login, u.google_linked),
+		github_linked = coalesce(github_login, u.github_linked),
+		email_verified = coalesce(billium_provision_user_factors.email_verified, u.email_verified)
+	WHERE u.id OPERATOR(pg_catalog.=) billium_provision_user_factors.user_id;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'no such user' USING ERRCODE = 'no_data_found';
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.billium_provision_user_factors(uuid, boolean, boolean, boolean, boolean, boolean) IS
+	'account settings: record which factors a user has enabled (two-factor, passkey, Google, GitHub, verified email); null leaves one as it is (billium_provisioner)';
+
+REVOKE ALL ON FUNCTION @extschema@.billium_provision_user(text),
+	@extschema@.billium_provision_user_factors(uuid, boolean, boolean, boolean, boolean, boolean) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.billium_provision_user(text),
+	@extschema@.billium_provision_user_factors(uuid, boolean, boolean, boolean, boolean, boolean)
+TO billium_provisioner;
+GRANT USAGE ON SCHEMA @extschema@ TO billium_provisioner;
+
+-- The security factors written once (issue 13, C seams): src/factors.c declares each factor
+-- (the envelope's name, the users column, the merchants column); the C queries and the envelope
+-- are derived from it, and the SQL reads it through billium.security_factors.
+------------------------------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.billium_factor_catalog(
+		OUT "bit" integer, OUT name text, OUT user_column text, OUT enforce_column text)
+	RETURNS SETOF record AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE ROWS 5;
+CREATE VIEW @extschema@.security_factors AS
+	SELECT "bit", name, user_column, enforce_column FROM @extschema@.billium_factor_catalog();
+COMMENT ON VIEW @extschema@.security_factors IS
+	'the security factors a merchant may require: the envelope''s name, the users column, the merchants column';
+GRANT SELECT ON @extschema@.security_factors TO PUBLIC;
+
+CREATE FUNCTION @extschema@.billium_security_flags(merchant @extschema@.merchants) RETURNS jsonb
+	LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+	SELECT pg_catalog.jsonb_object_agg(f.enforce_column,
+									   pg_catalog.to_jsonb(merchant) OPERATOR(pg_catalog.->) f.enforce_column)
+	  FROM @extschema@.security_factors f
+$$;
+COMMENT ON FUNCTION @extschema@.billium_security_flags(@extschema@.merchants) IS
+	'internal: the merchant''s enforce_* flags as a jsonb object, the columns named by billium.security_factors';
+REVOKE ALL ON FUNCTION @extschema@.billium_security_flags(@extschema@.merchants) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.billium_security_flags(@extschema@.merchants) TO billium_api;
+
+CREATE OR REPLACE FUNCTION @extschema@.billium_merchants_guard() RETURNS trigger
+	LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	IF @extschema@.billium_security_flags(NEW) OPERATOR(pg_catalog.<>) @extschema@.billium_security_flags(OLD)
+	   AND NOT @extschema@.billium_internal_write()
+	   AND NOT @extschema@.billium_is_owner(OLD.id) THEN
+		PERFORM @extschema@.billium_deny('PERMISSION_DENIED', 'merchants.update',
+			jsonb_build_object('reason', 'only the merchant''s OWNER, in a dashboard session, may change its security requirements'));
+	END IF;
+	IF NEW.id IS DISTINCT FROM OLD.id AND NOT @extschema@.billium_internal_write() THEN
+		RAISE EXCEPTION 'a merchant''s id cannot change' USING ERRCODE = 'insufficient_privilege';
+	END IF;
+	RETURN NEW;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION @extschema@.billium_merchants_audit() RETURNS trigger
+	LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	before jsonb := @extschema@.billium_security_flags(OLD);
+	after jsonb := @extschema@.billium_security_flags(NEW);
+BEGIN
+	IF before OPERATOR(pg_catalog.<>) after THEN
+		PERFORM @extschema@.billium_audit(NEW.id, 'security', 'merchants.update_security', before, after);
+	END IF;
+	RETURN NULL;
+END
+$$;
+
+------------------------------------------------------------------------------------------------
+-- The gate in one call (issue 13, C seams): billium_authenticate and billium_authorize together,
+-- for a backend that sends the gate as a statement of its own.
+------------------------------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.billium_gate(api_key text, action text, merchant_id uuid DEFAULT NULL)
+	RETURNS @extschema@.billium_principal
+	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION @extschema@.billium_gate(text, text, uuid) IS
+	'billium_authenticate and billium_authorize in one call: the key''s principal if it may perform the action on the merchant, else the 401/403/429 envelope';
+REVOKE ALL ON FUNCTION @extschema@.billium_gate(text, text, uuid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.billium_gate(text, text, uuid) TO billium_api;
+
+-- Key usage (issue 15): each key's last use and request count, counted in shared memory and
+-- written in batches by the usage worker into key_usage; no request writes a row.
+------------------------------------------------------------------------------------------------
+
+
+CREATE TABLE @extschema@.key_usage (
+	-- No foreign keys: the worker's write would lock the key rows it names.  Rows of deleted keys
+	-- go with them (api_keys_forget_usage); the listing joins api_keys.
+	key_id uuid PRIMARY KEY,
+	merchant_id uuid NOT NULL,
+	last_used_at timestamptz NOT NULL,
+	request_count bigint NOT NULL CHECK (request_count OPERATOR(pg_catalog.>=) 0)
+);
+CREATE INDEX key_usage_merchant_id ON @extschema@.key_usage (merchant_id);
+COMMENT ON TABLE @extschema@.key_usage IS
+	'each key''s last use and request count, written only by billium''s usage worker; up to billium.usage_flush_interval behind';
+COMMENT ON COLUMN @extschema@.key_usage.last_used_at IS
+	'the start of the latest transaction that verified the key, as of the last flush';
+COMMENT ON COLUMN @extschema@.key_usage.request_count IS
+	'transactions that verified the key since tracking began (each counts once, whatever it then did)';
+
+ALTER TABLE @extschema@.key_usage ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
+-- Readable as api_keys is: with api_key:view on the key's merchant.  One more row of the
+-- extension's policy table (policies.sql), applied once the table exists.
+INSERT INTO @extschema@.policy_rules (tbl, policy, command, permission, merchant_column, own_rows_column, row_filter, actions) VALUES
+	('key_usage', 'key_usage_view', 'SELECT', 'api_key:view', 'merchant_id', NULL, NULL, '{}');
+SELECT @extschema@.billium_apply_policy_rules();
+GRANT SELECT ON @extschema@.key_usage TO billium_api;
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.key_usage', '');
+
+CREATE FUNCTION @extschema@.billium_forget_key_usage() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	DELETE FROM @extschema@.key_usage u
+	WHERE u.key_id OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT o.id FROM forgotten o));
+	RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.billium_forget_key_usage() IS
+	'trigger: a deleted key''s usage goes with it';
+REVOKE ALL ON FUNCTION @extschema@.billium_forget_key_usage() FROM PUBLIC;
+CREATE TRIGGER api_keys_forget_usage AFTER DELETE ON @extschema@.api_keys
+	REFERENCING OLD TABLE AS forgotten
+	FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.billium_forget_key_usage();
+
+-- The keys' listing with their usage, under the caller's own row-level security (api_key:view).
+CREATE FUNCTION @extschema@.billium_key_usage(merchant_id uuid DEFAULT NULL)
+RETURNS TABLE (key_id uuid, merchant_id uuid, key_type text, name text, hint text,
+			   created_at timestamptz, expires_at timestamptz, revoked_at timestamptz,
+			   last_used_at timestamptz, request_count bigint)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT k.id, k.merchant_id, k.key_type, k.name, k.hint, k.created_at, k.expires_at,
+		   k.revoked_at, u.last_used_at, u.request_count
+	FROM @extschema@.api_keys k
+	LEFT JOIN @extschema@.key_usage u ON u.key_id OPERATOR(pg_catalog.=) k.id
+	WHERE $1 IS NULL OR k.merchant_id OPERATOR(pg_catalog.=) $1
+	ORDER BY k.created_at, k.id
+$$;
+COMMENT ON FUNCTION @extschema@.billium_key_usage(uuid) IS
+	'the keys the caller may view (api_key:view) with when each was last used and how often; null when never used since tracking began, or not tracked';
+REVOKE ALL ON FUNCTION @extschema@.billium_key_usage(uuid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.billium_key_usage(uuid) TO billium_api;
+
+CREATE FUNCTION @extschema@.billium_key_usage_status(
+	OUT tracking boolean, OUT reason text, OUT usage_database text, OUT flush_interval_s integer,
+	OUT pending_keys integer, OUT max_keys integer, OUT uncounted_requests bigint,
+	OUT last_flush_at timestamptz)
+	RETURNS record
+	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION @extschema@.billium_key_usage_status() IS
+	'key usage tracking: whether this database''s verifications are counted and why, the worker''s database and interval, keys counted since the last flush, the table''s size, requests left uncounted because it was full, and the last flush';
+REVOKE ALL ON FUNCTION @extschema@.billium_key_usage_status() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.billium_key_usage_status() TO billium_api;
+
 -- ---------------------------------------------------------------------------------------------
 -- Caches (issue 15: targeted invalidation, eviction, the shared key cache; issue 13: one
 -- invalidation for the three caches)

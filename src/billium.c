@@ -13,6 +13,8 @@
 #include "keys.h"
 #include "principal.h"
 #include "ratelimit.h"
+#include "request.h"
+#include "usage.h"
 
 PG_MODULE_MAGIC;
 
@@ -27,6 +29,8 @@ _PG_init(void)
 	keys_init();
 	cache_init();
 	ratelimit_init();
+	request_init();
+	usage_init();
 #if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("billium");
 #else

@@ -7,8 +7,6 @@
 #ifndef BILLIUM_BOUNDED_MAP_H
 #define BILLIUM_BOUNDED_MAP_H
 
-#include "postgres.h"
-
 #include "cache.h"
 
 typedef struct BoundedMap BoundedMap;

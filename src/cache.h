@@ -14,8 +14,6 @@
 #ifndef BILLIUM_CACHE_H
 #define BILLIUM_CACHE_H
 
-#include "postgres.h"
-
 #include "utils/uuid.h"
 
 #include "lookup.h"

@@ -9,6 +9,16 @@ SET search_path = billium, public;
 SELECT name, setting, context FROM pg_settings
 WHERE name ~ '^billium\.(key|shared_key|team|rate)_cache_size$' ORDER BY name;
 
+-- The users trigger fires on the factors' columns (and id) and no other: a factor added to
+-- billium.security_factors must join its column list, or a change of it would not reach the caches.
+SELECT (SELECT array_agg(a.attname::text ORDER BY a.attname)
+		FROM pg_trigger AS t JOIN pg_attribute AS a
+		  ON a.attrelid = t.tgrelid AND a.attnum = ANY (t.tgattr::int2[])
+		WHERE t.tgrelid = 'billium.users'::regclass AND t.tgname = 'users_invalidate_cache')
+	 = (SELECT array_agg(c ORDER BY c)
+		FROM (SELECT user_column::text FROM security_factors UNION ALL SELECT 'id') AS f(c))
+	AS factor_columns_watched;
+
 -- The key cache is the shared one, with its own capacity; the backend keeps no keys of its own.
 SELECT scope, capacity FROM billium_cache_stats();
 SELECT cache, capacity FROM billium_local_cache_stats();
