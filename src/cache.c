@@ -70,6 +70,8 @@ static shmem_request_hook_type prev_shmem_request_hook = NULL;
 #endif
 
 static uint64 local_generation = 0; /* fallback flushes of this backend */
+/* Something was cached during recovery: only a flush forgets it, even once promoted. */
+static bool filled_in_recovery = false;
 static Oid watched_relids[WATCHED_COUNT];
 static bool watched_resolved = false;
 
@@ -201,14 +203,16 @@ cache_invalidate(Datum arg pg_attribute_unused(), Oid relid)
 {
 	if (watched_resolved && relid != InvalidOid && !is_watched(relid))
 		return;
-	if (cache_targeted())
+	if (cache_targeted() && !filled_in_recovery)
 	{
 		/* The generations say what changed; resolving again notices a re-created extension. */
 		watched_resolved = false;
 		return;
 	}
+	/* Also a change replayed before a promotion whose invalidation arrives after it. */
 	flush_local();
 	watched_resolved = false;
+	filled_in_recovery = false;
 }
 
 void
@@ -235,6 +239,8 @@ cache_fill_begin(CacheFill *fill)
 		resolve_watched();
 	fill->local_generation = local_generation;
 	fill->shared_sequence = 0;
+	if (RecoveryInProgress())
+		filled_in_recovery = true;
 	if (generations != NULL)
 	{
 		fill->shared_sequence = pg_atomic_read_u64(&generations->sequence);
