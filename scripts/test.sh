@@ -183,6 +183,18 @@ run_extra_suites() {
     done
 }
 
+# --- suite 0: a strict build ---------------------------------------------------
+
+# The C compiles warning-free with -Werror and assertions on against this version.
+run_strict_build() {
+    section "strict build (-Wall -Wextra -Werror -DUSE_ASSERT_CHECKING)"
+    local log=$BILLIUM_TMPDIR/strict.log rc=0 p f t
+    bash scripts/strict-build.sh 2>&1 | tee "$log" || rc=$?
+    read -r p f t < <(count_tap "$log")
+    ((rc == 0 || f > 0)) || f=1
+    record "strict build" "$p" "$f"
+}
+
 # --- main ----------------------------------------------------------------------
 
 # A backend crash in one suite restarts the whole cluster; wait for it to accept connections again
@@ -201,6 +213,7 @@ main() {
     billium_build_install
     billium_start_cluster
 
+    run_strict_build
     run_regression
     wait_for_server
     run_pgtap

@@ -17,6 +17,7 @@
 #include "utils/inval.h"
 #include "utils/memutils.h"
 
+#include "compat.h"
 #include "cache.h"
 #include "keys.h"
 

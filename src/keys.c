@@ -21,6 +21,7 @@
 #include "cache.h"
 #include <openssl/evp.h>
 
+#include "compat.h"
 #include "errors.h"
 #include "keys.h"
 #include "parse_key.h"

@@ -17,6 +17,7 @@
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 
+#include "compat.h"
 #include "lookup.h"
 
 #define KEY_QUERY                                                                                  \

@@ -18,6 +18,7 @@
 #include "utils/jsonb.h"
 
 #include "cache.h"
+#include "compat.h"
 #include "errors.h"
 #include "json_input.h"
 #include "keys.h"
