@@ -26,9 +26,15 @@ $(OBJS): $(wildcard src/*.h)
 # Our own sources build warning-free under -Wall -Wextra; the server's headers are not ours.
 override CFLAGS += -Wall -Wextra
 
-.PHONY: test demo bench format valgrind
+.PHONY: test test-all-versions demo bench format valgrind
+# `make test PG=18` (or 17): the same suites against that PostgreSQL, built from Debian's source
+# packages by scripts/pg-build.sh and cached; PG=15 or no PG: Debian's PostgreSQL 15.
 test:
-	bash scripts/test.sh
+	BILLIUM_PG=$(PG) bash scripts/test.sh
+
+# Every supported version this machine can get, one after the other (scripts/test-all-versions.sh).
+test-all-versions:
+	bash scripts/test-all-versions.sh
 
 # Every suite with the server under valgrind (scripts/valgrind.sh); far slower than `make test`.
 valgrind:

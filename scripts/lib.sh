@@ -8,6 +8,8 @@
 # Environment knobs:
 #   PG_CONFIG             pg_config to build and run against
 #                         (default /usr/lib/postgresql/15/bin/pg_config)
+#   BILLIUM_PG            a PostgreSQL major version other than 15 (`make test PG=18`): built
+#                         from Debian's source packages by scripts/pg-build.sh, then used
 #   BILLIUM_PRELOAD       shared_preload_libraries for the cluster (default billium;
 #                         empty = preload nothing)
 #   BILLIUM_PORT          first TCP port to try (default 54329)
@@ -24,6 +26,21 @@ BILLIUM_PACKAGES=(
     make
     gcc
     libssl-dev
+    # test/suites/debian_package.sh: dpkg-buildpackage with the PostgreSQL team's pg_buildext
+    dpkg-dev
+    debhelper
+    postgresql-server-dev-all
+)
+
+# Added by scripts/pg-build.sh, which builds other PostgreSQL versions from Debian's source
+# packages (`make test PG=18`): apt-get source, the compiler's needs and the build's libraries.
+BILLIUM_PG_BUILD_PACKAGES=(
+    bison
+    flex
+    debian-archive-keyring
+    bzip2
+    pkg-config
+    zlib1g-dev
 )
 
 billium_log() { printf '==> %s\n' "$*"; }
@@ -59,6 +76,9 @@ billium_ensure_packages() {
         billium_log "no dpkg-query (not Debian?): not checking packages"
     else
         local missing
+        if [[ -n ${BILLIUM_PG:-} && ${BILLIUM_PG} != 15 ]]; then
+            BILLIUM_PACKAGES+=("${BILLIUM_PG_BUILD_PACKAGES[@]}")
+        fi
         mapfile -t missing < <(billium_missing_packages)
         if ((${#missing[@]} > 0)); then
             if ((EUID != 0)); then
@@ -76,7 +96,17 @@ billium_ensure_packages() {
 
 # Pick the PostgreSQL installation and put its bin dir first on PATH, so that
 # psql, pg_regress, pg_prove (which runs `psql`) and make all agree on one version.
+#
+# BILLIUM_PG=N (what `make test PG=N` sets) other than 15 means PostgreSQL N built from Debian's
+# source packages by scripts/pg-build.sh (cached after the first build); 15 or empty means
+# Debian's own PostgreSQL 15 (or PG_CONFIG when set).
 billium_use_pg() {
+    if [[ -n ${BILLIUM_PG:-} && ${BILLIUM_PG} != 15 ]]; then
+        local built
+        built=$(BILLIUM_PG= bash "$BILLIUM_ROOT/scripts/pg-build.sh" "$BILLIUM_PG" | tail -n 1) ||
+            billium_die "could not build PostgreSQL $BILLIUM_PG (scripts/pg-build.sh)"
+        PG_CONFIG=$built
+    fi
     local pg_config=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
     if [[ $pg_config != */* ]]; then
         pg_config=$(command -v "$pg_config") || billium_die "PG_CONFIG=$PG_CONFIG not found on PATH"
