@@ -46,14 +46,17 @@ valgrind_ensure() {
 # --- the cluster, its postmaster under valgrind ----------------------------------
 
 # pg_ctl -p starts the postmaster through this wrapper; the backends are its forks, so valgrind
-# follows them without an exec, one log per process.
+# follows them without an exec, one log per process.  Everything valgrind reads is copied into the
+# cluster's directory: the server's user may not be able to read the checkout (a clone under /root).
 valgrind_write_wrapper() {
-    local wrapper=$BILLIUM_TMPDIR/postgres-under-valgrind
+    local wrapper=$BILLIUM_TMPDIR/postgres-under-valgrind supp=$BILLIUM_TMPDIR/valgrind.supp
+    cp "$BILLIUM_ROOT/test/valgrind.supp" "$supp"
+    chmod 644 "$supp"
     cat >"$wrapper" <<EOF
 #!/bin/sh
 exec valgrind --quiet --trace-children=yes --leak-check=no --error-exitcode=0 \\
     --num-callers=40 --fullpath-after= --error-limit=no --track-origins=no \\
-    --suppressions=$BILLIUM_ROOT/test/valgrind.supp \\
+    --suppressions=$supp \\
     --log-file=$VG_DIR/valgrind.%p.log ${BILLIUM_VALGRIND_OPTS:-} \\
     $PG_BINDIR/postgres "\$@"
 EOF
@@ -80,6 +83,14 @@ valgrind_pg_start() {
     done
     echo "---- $log ----" >&2
     cat "$log" >&2 || true
+    # valgrind refuses to start (an unreadable file, a bad option) before the server writes a line:
+    # its own logs say why.
+    local vglog
+    for vglog in "$VG_DIR"/valgrind.*.log; do
+        [[ -s $vglog ]] || continue
+        echo "---- $vglog ----" >&2
+        cat "$vglog" >&2 || true
+    done
     billium_die "could not start the PostgreSQL server under valgrind"
 }
 
