@@ -131,6 +131,14 @@ billium_build_install() {
         done
     fi
     billium_log "building and installing billium"
+    # PGXS does not know which server the objects were compiled for: after a switch (make test,
+    # then make test PG=18) the old objects would be linked as they are, and the server would
+    # refuse the library.  .pg-build-stamp names the pg_config of the last build.
+    local stamp=$BILLIUM_ROOT/.pg-build-stamp
+    if [[ ! -f $stamp || $(cat "$stamp") != "$PG_CONFIG $("$PG_CONFIG" --version)" ]]; then
+        (cd "$BILLIUM_ROOT" && make -s --no-print-directory PG_CONFIG="$PG_CONFIG" clean)
+        echo "$PG_CONFIG $("$PG_CONFIG" --version)" >"$stamp"
+    fi
     # PG_CONFIG on the command line so the Makefile uses ours whatever it defaults to.
     (cd "$BILLIUM_ROOT" && make -s --no-print-directory PG_CONFIG="$PG_CONFIG" &&
         make -s --no-print-directory PG_CONFIG="$PG_CONFIG" install)
