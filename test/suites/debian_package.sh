@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# billium-suite: debian-15-only
+# billium-suite: debian-15-only no-valgrind
 #
 # The Debian package (debian/, built with pg_buildext) installs into a clean PostgreSQL 15 and
 # works (issue 16).  Prints TAP lines; run by `make test` on Debian's PostgreSQL 15 only (the

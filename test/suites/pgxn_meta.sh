@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# billium-suite: no-valgrind
 #
 # META.json, the PGXN distribution metadata, is valid and agrees with the tree (issue 16).
 # Prints TAP lines.
