@@ -3,13 +3,13 @@ EXTENSION = billium
 MODULE_big = billium
 OBJS = src/billium.o src/catalog.o src/catalog_sql.o src/parse_permset.o src/permset.o \
        src/roles.o src/parse_key.o src/errors.o src/lookup.o src/keys.o src/principal.o src/gate.o src/cache.o \
-       src/parse_jwt.o src/session.o src/ratelimit.o src/json_input.o
+       src/parse_jwt.o src/jwt_signature.o src/session.o src/secrets.o src/ratelimit.o src/json_input.o
 
 DATA = $(wildcard sql/billium--*.sql)
 
-REGRESS = permset_io permset_ops permset_soft roles catalog keys rls_plan rls_team rls_protect ratelimit sessions bad_input security
+REGRESS = permset_io permset_ops permset_soft roles catalog keys rls_plan rls_team rls_protect ratelimit sessions bad_input security principal_savepoint hostile_json secret_settings
 REGRESS_OPTS = --inputdir=test --load-extension=billium
-ISOLATION = key_revoke key_cache ratelimit_shared race_ownership race_team race_key_caps
+ISOLATION = key_revoke key_cache key_leak ratelimit_shared race_ownership race_team race_key_caps cache_first_lookup
 ISOLATION_OPTS = --inputdir=test --load-extension=billium
 
 # RS256 and ES256 sessions use OpenSSL, which the server itself links.

@@ -31,11 +31,12 @@ say() { printf '\n== %s ==\n' "$*"; }
 
 # --- setup: node, the gateway's role, fresh keys ---------------------------------------------
 
-gateway_ensure_tools curl
+gateway_ensure_tools curl openssl
 gateway_install_deps
 gateway_update_extension "$DB" >/dev/null
-JWT_SECRET=$(node -e 'process.stdout.write(require("crypto").randomBytes(32).toString("hex"))')
-gateway_setup_role "$DB" "$JWT_SECRET"
+gateway_setup_role "$DB"
+# The server's billium.jwt_secret (the demo cluster's postgresql.conf), as the login service holds it.
+JWT_SECRET=$(gateway_jwt_secret "$DB")
 HAS_LIMITER=$(gateway_psql -d "$DB" -At -c "SELECT count(*) FROM pg_attribute
     WHERE attrelid = 'billium.merchants'::regclass AND attname = 'rate_limit' AND NOT attisdropped")
 
@@ -43,8 +44,8 @@ HAS_LIMITER=$(gateway_psql -d "$DB" -At -c "SELECT count(*) FROM pg_attribute
 # joins as VIEWER without 2FA; Acme requires it (the walk-through's step 27 turned it on; if not,
 # the owner turns it on here, through a dashboard session as it must).
 OWNER_TOKEN=$(BILLIUM_JWT_SECRET=$JWT_SECRET node "$GATEWAY_DIR/sign-session.js" "$ACME_OWNER")
-IFS='|' read -r SK PK NEWHIRE < <(gateway_psql -d "$DB" -At -v m="$ACME" -v owner="$ACME_OWNER" \
-    -v secret="$JWT_SECRET" -v owner_token="$OWNER_TOKEN" <<'SQL'
+IFS='|' read -r SK PK NEWHIRE LEAKY < <(gateway_psql -d "$DB" -At -v m="$ACME" -v owner="$ACME_OWNER" \
+    -v owner_token="$OWNER_TOKEN" <<'SQL'
 INSERT INTO billium.users (email) VALUES ('newhire@acme.test') ON CONFLICT (email) DO NOTHING;
 SELECT id AS newhire FROM billium.users WHERE email = 'newhire@acme.test' \gset
 INSERT INTO billium.team_members (merchant_id, user_id, role) VALUES (:'m', :'newhire', 'VIEWER')
@@ -52,7 +53,6 @@ INSERT INTO billium.team_members (merchant_id, user_id, role) VALUES (:'m', :'ne
 SELECT NOT enforce_tfa AS turn_on FROM billium.merchants WHERE id = :'m' \gset
 \if :turn_on
 BEGIN;
-SET LOCAL billium.jwt_secret = :'secret';
 SELECT set_config('billium.session', :'owner_token', true) IS NOT NULL AS presented \gset
 UPDATE billium.merchants SET enforce_tfa = true WHERE id = :'m';
 COMMIT;
@@ -63,11 +63,25 @@ SELECT api_key AS sk FROM billium.billium_create_api_key(:'m', 'sk',
     '{invoice:*,product:view,webhook:*,team:view}', 'gateway demo server') \gset
 SELECT api_key AS pk FROM billium.billium_create_api_key(:'m', 'pk',
     '{invoice:create,invoice:view,product:view}', 'gateway demo checkout') \gset
+SELECT api_key AS leaky FROM billium.billium_create_api_key(:'m', 'sk', '{invoice:view}', 'gateway demo, leaked') \gset
 COMMIT;
-SELECT :'sk' || '|' || :'pk' || '|' || :'newhire';
+SELECT :'sk' || '|' || :'pk' || '|' || :'newhire' || '|' || :'leaky';
 SQL
 )
 NEWHIRE_TOKEN=$(BILLIUM_JWT_SECRET=$JWT_SECRET node "$GATEWAY_DIR/sign-session.js" "$NEWHIRE")
+
+# Secret scanning: GitHub's signing key is played by a P-256 key made here; its public half goes in
+# a public_keys document as GitHub publishes it, and the scanning pool logs in as a role granted
+# billium_scanner only.
+openssl ecparam -name prime256v1 -genkey -noout -out "$WORK/github.pem" 2>/dev/null
+openssl ec -in "$WORK/github.pem" -pubout -out "$WORK/github.pub" 2>/dev/null
+SCAN_KEY_ID=$(openssl pkey -pubin -in "$WORK/github.pub" -outform DER | sha256sum | cut -d' ' -f1)
+node -e 'const fs = require("fs");
+    fs.writeFileSync(process.argv[1], JSON.stringify({ public_keys: [
+        { key_identifier: process.argv[2], key: fs.readFileSync(process.argv[3], "utf8"), is_current: true }] }));' \
+    "$WORK/public_keys.json" "$SCAN_KEY_ID" "$WORK/github.pub"
+GATEWAY_SCANNING_KEYS=$WORK/public_keys.json
+gateway_setup_scanner_role "$DB"
 
 gateway_start "$DB" "$WORK/gateway.log"
 BASE=/api/v1/merchants/merchant/$ACME
@@ -131,7 +145,32 @@ request POST "$BASE/invoices/$INVOICE/cancel" x-api-key "$SK"
 say "6. A dashboard session of a new hire without 2FA, on a team that requires it: 403 with the missing factors"
 request GET "$BASE/invoices" bearer "$NEWHIRE_TOKEN"
 
-say "7. Rate limits: all of a merchant's keys share one bucket"
+# report BODY [SIGNATURE]: POST it to /secret-scanning/verify signed as GitHub would (ECDSA P-256,
+# SHA-256, DER, base64), printed with the token shortened.
+report() {
+    local body=$1 signature=${2:-}
+    printf '%s' "$body" >"$WORK/report.json"
+    [[ -n $signature ]] || signature=$(openssl dgst -sha256 -sign "$WORK/github.pem" "$WORK/report.json" | base64 -w0)
+    printf '\n$ curl -X POST %s/secret-scanning/verify \\\n    -H "Github-Public-Key-Identifier: %s..." -H "Github-Public-Key-Signature: %s..." \\\n    -d %s\n' \
+        "$GATEWAY_URL" "${SCAN_KEY_ID:0:8}" "${signature:0:8}" "'${body//$LEAKY/${LEAKY:0:8}...}'"
+    curl -sS -X POST -H 'content-type: application/json' -H "Github-Public-Key-Identifier: $SCAN_KEY_ID" \
+        -H "Github-Public-Key-Signature: $signature" --data-binary "@$WORK/report.json" \
+        -D "$WORK/headers" -o "$WORK/body" "$GATEWAY_URL/secret-scanning/verify"
+    head -n1 "$WORK/headers" | tr -d '\r'
+    sed "s/$LEAKY/${LEAKY:0:8}.../g" "$WORK/body"
+    echo
+}
+
+say "7. The key leaks into a public repository; GitHub's secret scanning reports it, signed"
+request GET "$BASE/invoices" x-api-key "$LEAKY"
+LEAK_REPORT='[{"token":"'$LEAKY'","type":"billium_secret_key","url":"https://github.com/acme/shop/blob/main/.env","source":"content"}]'
+echo "(a report whose signature does not match its body: 401, and nothing changes)"
+report "$LEAK_REPORT" "$(printf 'other body' | openssl dgst -sha256 -sign "$WORK/github.pem" | base64 -w0)"
+report "$LEAK_REPORT"
+echo "(the key was revoked in the report's transaction; its owner's logs say why)"
+request GET "$BASE/invoices" x-api-key "$LEAKY"
+
+say "8. Rate limits: all of a merchant's keys share one bucket"
 if [[ $HAS_LIMITER == 1 ]]; then
     echo "(as the superuser: UPDATE billium.merchants SET rate_limit = 0.02, rate_burst = 2 WHERE name = 'Acme';"
     echo " one request per 50 s, a burst of 2)"
@@ -146,4 +185,4 @@ fi
 
 gateway_stop
 say "The gateway's own log: method, path, status; never a key or a token"
-grep ' /api/' "$WORK/gateway.log" | sed 's/^/  /'
+grep -E ' /(api|secret-scanning)/' "$WORK/gateway.log" | sed 's/^/  /'

@@ -221,20 +221,26 @@ RESET ROLE;
 \echo '== 25. Dashboard sessions: a signed token (HS256) identifies the user of a transaction =='
 RESET ROLE;
 CREATE EXTENSION IF NOT EXISTS pgcrypto;
--- The demo signs its own tokens; a real deployment's login service does, with the same secret.
+-- billium.jwt_secret is a server-level setting: the demo cluster's postgresql.conf holds it
+-- (scripts/lib.sh).  A real deployment's login service signs tokens with it; here a function
+-- owned by the superuser stands in for that service, reading the secret where only it can.
 CREATE FUNCTION public.demo_session(user_id uuid, expires_in interval DEFAULT '10 minutes',
-		alg text DEFAULT 'HS256') RETURNS text LANGUAGE sql AS $$
+		alg text DEFAULT 'HS256') RETURNS text LANGUAGE sql SECURITY DEFINER
+		SET search_path = pg_catalog, billium, public AS $$
 	WITH parts AS (
 		SELECT rtrim(translate(encode(convert_to(jsonb_build_object('alg', alg, 'typ', 'JWT')::text, 'UTF8'), 'base64'), E'+/\n', '-_'), '=')
 			|| '.' || rtrim(translate(encode(convert_to(jsonb_build_object('sub', user_id,
 				'exp', extract(epoch FROM now() + expires_in)::bigint)::text, 'UTF8'), 'base64'), E'+/\n', '-_'), '=') AS signed)
-	SELECT signed || '.' || rtrim(translate(encode(hmac(signed, 'demo-secret', 'sha256'), 'base64'), E'+/\n', '-_'), '=')
+	SELECT signed || '.' || rtrim(translate(encode(hmac(signed, current_setting('billium.jwt_secret'), 'sha256'), 'base64'), E'+/\n', '-_'), '=')
 	FROM parts
 $$;
 GRANT EXECUTE ON FUNCTION public.demo_session(uuid, interval, text) TO demo_app;
-SET billium.jwt_secret = 'demo-secret';   -- superuser-only; the application role can never read it
+-- No session can set it, not even a superuser's, and no role or database can store it: where
+-- ALTER ROLE ... SET would keep it, every role could read it.
+SET billium.jwt_secret = 'demo-secret';
+ALTER ROLE demo_app SET billium.jwt_secret = 'demo-secret';
 SET ROLE demo_app;
-SHOW billium.jwt_secret;
+SHOW billium.jwt_secret;   -- superuser-only: the application role can never read it
 BEGIN;
 SELECT set_config('billium.session', demo_session('a0000000-0000-0000-0000-000000000002'), true) IS NOT NULL AS session_presented;
 SELECT kind, user_id FROM billium_authorize('invoices.list', 'b0000000-0000-0000-0000-000000000001');
@@ -339,6 +345,37 @@ COMMIT;
 RESET ROLE;
 UPDATE merchants SET rate_limit = NULL, rate_burst = NULL WHERE id = 'b0000000-0000-0000-0000-000000000001';
 RESET billium.rate_limit_test_clock;
+
+\echo
+\echo '== 31. The reporting job''s key leaks into a public repository; a secret scanner reports it: revoked at once =='
+-- The scanning endpoint's login role holds billium_scanner: this one function, nothing else.
+CREATE ROLE demo_scanner LOGIN;
+GRANT billium_scanner TO demo_scanner;
+-- (The demo's bookkeeping table stands in for what the scanner found.)
+SET ROLE demo_app;
+GRANT SELECT ON demo_keys TO demo_scanner;
+SET ROLE demo_scanner;
+SELECT left(r.token, 8) || '...' AS token, r.label
+FROM billium_report_leaked_keys(
+	ARRAY[(SELECT api_key FROM demo_keys WHERE name = 'reporting job'),   -- a live secret key
+		  (SELECT api_key FROM demo_keys WHERE name = 'checkout page'),   -- a public key: public by design
+		  'sk_live_looks_like_a_key_but_is_not'],                         -- noise: never looked up
+	'https://github.com/acme/reports/blob/main/.env') AS r;
+\echo '... the scanner may do nothing else:'
+SELECT count(*) FROM api_keys;
+RESET ROLE;
+\echo '... the key listing shows when and where; the audit trail has the leak and the sighting, never the key:'
+SELECT name, key_type, revoked_at IS NOT NULL AS revoked, leaked_at IS NOT NULL AS leaked, leak_source_url
+FROM api_keys WHERE name IN ('reporting job', 'checkout page') ORDER BY name;
+SELECT action, after->>'hint' AS hint, coalesce(after->>'leak_source_url', after->>'source_url') AS source_url
+FROM audit_log WHERE action LIKE 'api_keys.leak%' ORDER BY id;
+\echo '... and the next transaction presenting it is refused: 401 API_KEY_LEAKED'
+SET ROLE demo_app;
+BEGIN;
+SELECT set_config('billium.api_key', api_key, true) IS NOT NULL AS key_presented FROM demo_keys WHERE name = 'reporting job';
+SELECT billium_authorize('invoices.retrieve', 'b0000000-0000-0000-0000-000000000001');
+ROLLBACK;
+RESET ROLE;
 
 \echo
 \echo 'End of the walk-through.'

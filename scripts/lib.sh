@@ -43,6 +43,9 @@ BILLIUM_PG_BUILD_PACKAGES=(
     zlib1g-dev
 )
 
+# The test cluster's billium.jwt_secret (written into its postgresql.conf), known to the tests.
+BILLIUM_TEST_JWT_SECRET='billium-test-cluster-jwt-secret-32b!'
+
 billium_log() { printf '==> %s\n' "$*"; }
 billium_die() {
     printf 'billium: error: %s\n' "$*" >&2
@@ -211,6 +214,9 @@ max_prepared_transactions = 10
 log_min_messages = warning
 log_checkpoints = off
 logging_collector = off
+# The HS256 secret of dashboard sessions is a server-level setting (never per role or database);
+# the tests sign their tokens with this one.
+billium.jwt_secret = '$BILLIUM_TEST_JWT_SECRET'
 EOF
 }
 

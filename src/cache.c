@@ -7,7 +7,10 @@
  * team_members, merchants and users raise a relcache invalidation, which every backend receives
  * after the writer commits (and the writer itself at its next command, or at abort, where the
  * server replays it locally so nothing derived from a rolled-back write survives).  The callback
- * only empties the table and counts; a lookup that an invalidation overtook is not stored.
+ * only empties the table and counts; a lookup that an invalidation overtook is not stored.  The
+ * tables to watch are resolved before a lookup starts (key_cache_generation), never after it:
+ * an invalidation that arrives while the first lookup waits for a lock must already match; until
+ * they are resolved, every invalidation counts.
  */
 #include "postgres.h"
 
@@ -54,6 +57,7 @@ static HTAB *team_cache = NULL;
 static MemoryContext team_context = NULL; /* the team cache and its arrays */
 static uint64 generation = 0;
 static Oid watched_relids[4] = {InvalidOid, InvalidOid, InvalidOid, InvalidOid};
+static bool watched_resolved = false;
 
 static void
 cache_reset(void)
@@ -70,16 +74,51 @@ cache_reset(void)
 	rate_cache = NULL;
 }
 
+/* Resolved again before the next lookup: a dropped and re-created extension has new tables. */
+static void
+cache_flush(void)
+{
+	generation++;
+	cache_reset();
+	watched_resolved = false;
+}
+
 static void
 cache_invalidate(Datum arg pg_attribute_unused(), Oid relid)
 {
+	/* Not yet known what to watch (or a full reset): anything may be what the caches hold. */
+	if (!watched_resolved || relid == InvalidOid)
+	{
+		cache_flush();
+		return;
+	}
 	for (size_t i = 0; i < lengthof(watched_relids); i++)
-		if (relid == InvalidOid || relid == watched_relids[i])
+		if (relid == watched_relids[i])
 		{
-			generation++;
-			cache_reset();
+			cache_flush();
 			return;
 		}
+}
+
+/*
+ * Read the relation OIDs the callback compares against; inside a transaction, before any lookup.
+ * A missing table (billium not installed in this database yet) leaves them unresolved, so every
+ * invalidation keeps counting until it is.
+ */
+static void
+resolve_watched(void)
+{
+	Oid relids[lengthof(watched_relids)];
+
+	relids[0] = lookup_extension_relid("api_keys");
+	relids[1] = lookup_extension_relid("team_members");
+	relids[2] = lookup_extension_relid("merchants");
+	relids[3] = lookup_extension_relid("users"); /* factors: security requirements */
+	for (size_t i = 0; i < lengthof(relids); i++)
+		if (!OidIsValid(relids[i]))
+			return;
+	memcpy(watched_relids, relids, sizeof(relids));
+	watched_resolved = true;
 }
 
 void
@@ -96,12 +135,6 @@ static HTAB *
 cache_create(void)
 {
 	HASHCTL ctl;
-
-	/* Relation OIDs are read here, inside a transaction, for the callback to compare against. */
-	watched_relids[0] = lookup_extension_relid("api_keys");
-	watched_relids[1] = lookup_extension_relid("team_members");
-	watched_relids[2] = lookup_extension_relid("merchants");
-	watched_relids[3] = lookup_extension_relid("users"); /* factors: security requirements */
 
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.keysize = BILLIUM_KEY_HASH_LEN;
@@ -128,9 +161,16 @@ key_cache_get(const uint8 *hash, KeyRecord *record)
 	return true;
 }
 
+/*
+ * The count of flushes so far, read before a lookup; the lookup's answer is stored only if the
+ * count has not moved.  Resolving what to watch comes first, so an invalidation that arrives
+ * during the lookup (when it waits for a lock the writer holds) moves it.
+ */
 uint64
 key_cache_generation(void)
 {
+	if (!watched_resolved)
+		resolve_watched();
 	return generation;
 }
 
@@ -187,8 +227,6 @@ team_cache_put(const pg_uuid_t *user_id, BilliumPermset wanted, bool session, Da
 	{
 		HASHCTL ctl;
 
-		if (cache == NULL)
-			cache = cache_create(); /* also records the relations to watch */
 		team_context =
 			AllocSetContextCreate(TopMemoryContext, "billium team cache", ALLOCSET_DEFAULT_SIZES);
 		memset(&ctl, 0, sizeof(ctl));
@@ -236,8 +274,6 @@ rate_cache_put(const pg_uuid_t *merchant_id, double rate, int32 burst, uint64 ge
 	{
 		HASHCTL ctl;
 
-		if (cache == NULL)
-			cache = cache_create(); /* also records the relations to watch */
 		memset(&ctl, 0, sizeof(ctl));
 		ctl.keysize = sizeof(pg_uuid_t);
 		ctl.entrysize = sizeof(RateCacheEntry);

@@ -31,6 +31,8 @@ static const BilliumErrorInfo errors[BE_ERROR_COUNT] = {
 	[BE_API_KEY_INVALID] = {"API_KEY_INVALID", 401, SQLSTATE_28000, "the API key is not valid"},
 	[BE_API_KEY_REVOKED] = {"API_KEY_REVOKED", 401, SQLSTATE_28000, "the API key has been revoked"},
 	[BE_API_KEY_EXPIRED] = {"API_KEY_EXPIRED", 401, SQLSTATE_28000, "the API key has expired"},
+	[BE_API_KEY_LEAKED] = {"API_KEY_LEAKED", 401, SQLSTATE_28000,
+						   "the API key was revoked because it was reported leaked"},
 	[BE_PERMISSION_DENIED] = {"PERMISSION_DENIED", 403, SQLSTATE_42501,
 							  "the caller lacks the permission this action requires"},
 	[BE_SECRET_KEY_REQUIRED] = {"SECRET_KEY_REQUIRED", 403, SQLSTATE_42501,

@@ -9,7 +9,10 @@
 
 #include "utils/jsonb.h"
 
-/* text[0..len) (NUL-terminated at len) as a jsonb object; NULL when it is not exactly one. */
+/*
+ * text[0..len) (NUL-terminated at len) as a jsonb object; NULL when it is not exactly one, or is
+ * nested too deep, holds a number numeric cannot, or names a member of the object twice.
+ */
 extern Jsonb *json_object_quietly(const char *text, size_t len);
 
 #endif

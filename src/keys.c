@@ -115,8 +115,9 @@ key_verify(const char *key, size_t len, const char *action, KeyRecord *record)
 			billium_raise(BE_API_KEY_INVALID, action, NULL);
 		key_cache_put(hash, record, generation);
 	}
+	/* A leaked key is revoked too; its own code tells its owner why. */
 	if (record->revoked)
-		billium_raise(BE_API_KEY_REVOKED, action, NULL);
+		billium_raise(record->leaked ? BE_API_KEY_LEAKED : BE_API_KEY_REVOKED, action, NULL);
 	/* Expiry is checked at every use, against the transaction's start as now() is. */
 	if (record->expires && record->expires_at <= GetCurrentTransactionStartTimestamp())
 		billium_raise(BE_API_KEY_EXPIRED, action, NULL);

@@ -16,17 +16,23 @@
 #include "utils/timestamp.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
+#include "nodes/value.h"
+#include "parser/parse_func.h"
 
 #include "compat.h"
 #include "lookup.h"
 
-#define KEY_QUERY                                                                                  \
+/*
+ * The key; leaked is the SQL of its 8th column, whether it was revoked because it leaked
+ * (api_keys.leaked_at, from 0.6.0 on; "false" before the upgrade adds the column).
+ */
+#define KEY_QUERY(leaked)                                                                          \
 	"SELECT k.id, k.merchant_id, k.created_by, k.key_type, k.revoked_at IS NOT NULL,"              \
 	"       k.expires_at,"                                                                         \
 	"       k.permissions OPERATOR(billium.&) billium.billium_key_type_cap(k.key_type)"            \
 	"         OPERATOR(billium.&) COALESCE(tm.permissions OPERATOR(billium.&)"                     \
 	"                                      billium.billium_role_cap(tm.role),"                     \
-	"                                      '{}'::billium.billium_permset)"                         \
+	"                                      '{}'::billium.billium_permset), " leaked                \
 	"  FROM billium.api_keys k"                                                                    \
 	"  LEFT JOIN billium.team_members tm"                                                          \
 	"    ON tm.merchant_id OPERATOR(pg_catalog.=) k.merchant_id"                                   \
@@ -69,6 +75,7 @@
 #define USER_QUERY "SELECT 1 FROM billium.users u WHERE u.id OPERATOR(pg_catalog.=) $1"
 
 static SPIPlanPtr key_plan;
+static SPIPlanPtr key_plan_before_leaks;
 static SPIPlanPtr team_plan;
 static SPIPlanPtr user_plan;
 static SPIPlanPtr user_merchants_plan;
@@ -160,12 +167,25 @@ column_permset(int column)
 		SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, column, &isnull));
 }
 
+/*
+ * Does api_keys have leaked_at (billium 0.6.0)?  Asked at each lookup, not once: the library
+ * stays loaded across ALTER EXTENSION billium UPDATE.  A syscache probe; lookups are cache misses.
+ */
+static bool
+key_has_leaked_at(void)
+{
+	Oid relid = lookup_extension_relid("api_keys");
+
+	return OidIsValid(relid) && get_attnum(relid, "leaked_at") != InvalidAttrNumber;
+}
+
 bool
 lookup_key(const uint8 *hash, KeyRecord *record)
 {
 	Oid argtypes[1] = {BYTEAOID};
 	bytea *hash_value = palloc(VARHDRSZ + 32);
 	Datum values[1];
+	SPIPlanPtr plan;
 	bool found;
 
 	SET_VARSIZE(hash_value, VARHDRSZ + 32);
@@ -173,8 +193,11 @@ lookup_key(const uint8 *hash, KeyRecord *record)
 	values[0] = PointerGetDatum(hash_value);
 
 	SPI_connect();
-	found =
-		run_as_owner_with(prepared(&key_plan, KEY_QUERY, 1, argtypes), values, GetLatestSnapshot());
+	if (key_has_leaked_at())
+		plan = prepared(&key_plan, KEY_QUERY("k.leaked_at IS NOT NULL"), 1, argtypes);
+	else
+		plan = prepared(&key_plan_before_leaks, KEY_QUERY("false"), 1, argtypes);
+	found = run_as_owner_with(plan, values, GetLatestSnapshot());
 	if (found)
 	{
 		bool isnull;
@@ -191,6 +214,7 @@ lookup_key(const uint8 *hash, KeyRecord *record)
 		record->expires = !isnull;
 		record->expires_at = isnull ? 0 : DatumGetTimestampTz(expires_at);
 		record->effective = column_permset(7);
+		record->leaked = column_bool(8);
 	}
 	SPI_finish();
 	return found;
@@ -300,4 +324,31 @@ lookup_merchant_rate(const pg_uuid_t *merchant_id, double *rate, int32 *burst)
 	}
 	SPI_finish();
 	return found && (*rate >= 0 || *burst > 0);
+}
+
+/* billium--0.6.0: where a secret or credential is stored in a catalog every role can read. */
+#define STORED_SECRETS_QUERY                                                                       \
+	"SELECT pg_catalog.count(*)::pg_catalog.int4 FROM billium.billium_check_secret_settings()"
+
+static SPIPlanPtr stored_secrets_plan;
+
+int
+lookup_stored_secret_count(void)
+{
+	List *name = list_make2(makeString("billium"), makeString("billium_check_secret_settings"));
+	int count = 0;
+
+	/* Before the 0.6.0 upgrade there is no check to run. */
+	if (!OidIsValid(LookupFuncName(name, 0, NULL, true)))
+		return 0;
+	SPI_connect();
+	if (run_as_owner(prepared(&stored_secrets_plan, STORED_SECRETS_QUERY, 0, NULL), NULL))
+	{
+		bool isnull;
+		Datum value = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+		count = isnull ? 0 : DatumGetInt32(value);
+	}
+	SPI_finish();
+	return count;
 }

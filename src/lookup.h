@@ -21,6 +21,7 @@ typedef struct KeyRecord
 	pg_uuid_t created_by;
 	BilliumKeyType key_type;
 	bool revoked;
+	bool leaked;			  /* revoked because a secret scanner reported it (leaked_at) */
 	bool expires;			  /* has an expiry */
 	TimestampTz expires_at;	  /* valid while expires */
 	BilliumPermset effective; /* granted & type cap & creator's team permissions */
@@ -66,5 +67,11 @@ extern Oid lookup_extension_relid(const char *relname);
  * latest committed state; false when it has neither (or the columns predate 0.5.0).
  */
 extern bool lookup_merchant_rate(const pg_uuid_t *merchant_id, double *rate, int32 *burst);
+
+/*
+ * How many settings stored per role, database or function name a billium secret or credential
+ * (billium.billium_check_secret_settings); 0 before the 0.6.0 upgrade.
+ */
+extern int lookup_stored_secret_count(void);
 
 #endif

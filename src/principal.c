@@ -2,7 +2,8 @@
  * principal.c: the transaction's principal.  A GUC assign hook marks it stale whenever
  * billium.api_key changes (including when SET LOCAL ends), and a transaction callback forgets it
  * at commit and abort, so a key is verified at most once per transaction however many rows and
- * policies ask, and never outlives the transaction that presented it.
+ * policies ask, and never outlives the transaction that presented it.  A principal set inside a
+ * savepoint is scoped to it as SET LOCAL is: rolled back with it, kept when it is released.
  */
 #include "postgres.h"
 
@@ -25,6 +26,7 @@
 #include "lookup.h"
 #include "principal.h"
 #include "ratelimit.h"
+#include "secrets.h"
 #include "session.h"
 
 static char *api_key_setting = NULL;
@@ -42,6 +44,40 @@ static pg_uuid_t team_cache_merchant;
 static bool team_cache_on_team;
 static BilliumPermset team_cache_permissions;
 static int team_cache_missing;
+
+/*
+ * The principal as it was before a subtransaction first changed it, to be restored if that
+ * subtransaction rolls back.  Most recent first; the entries live in TopTransactionContext and
+ * the list is dropped at the end of the transaction.
+ */
+typedef struct SavedPrincipal
+{
+	SubTransactionId subid;
+	Principal principal;
+	bool resolved;
+	struct SavedPrincipal *next;
+} SavedPrincipal;
+
+static SavedPrincipal *saved_principals = NULL;
+
+/* Called before the principal changes: remember it once per subtransaction. */
+static void
+save_principal_for_subxact(void)
+{
+	SubTransactionId subid = GetCurrentSubTransactionId();
+	SavedPrincipal *entry;
+
+	/* Outside any savepoint the transaction's end forgets the principal anyway. */
+	if (!IsTransactionState() || subid == TopSubTransactionId ||
+		(saved_principals != NULL && saved_principals->subid == subid))
+		return;
+	entry = MemoryContextAlloc(TopTransactionContext, sizeof(SavedPrincipal));
+	entry->subid = subid;
+	entry->principal = current;
+	entry->resolved = resolved;
+	entry->next = saved_principals;
+	saved_principals = entry;
+}
 
 static void
 forget_principal(void)
@@ -68,6 +104,43 @@ principal_xact_callback(XactEvent event, void *arg pg_attribute_unused())
 		case XACT_EVENT_PARALLEL_ABORT:
 		case XACT_EVENT_PREPARE:
 			forget_principal();
+			saved_principals = NULL; /* freed with TopTransactionContext */
+			break;
+		default:
+			break;
+	}
+}
+
+/*
+ * A subtransaction rolled back restores the principal from before it changed it; one committed
+ * (a released savepoint) hands what it saved to its parent, unless the parent saved its own.
+ */
+static void
+principal_subxact_callback(SubXactEvent event, SubTransactionId subid, SubTransactionId parent,
+						   void *arg pg_attribute_unused())
+{
+	SavedPrincipal *entry = saved_principals;
+
+	if (entry == NULL || entry->subid != subid)
+		return;
+	switch (event)
+	{
+		case SUBXACT_EVENT_ABORT_SUB:
+			current = entry->principal;
+			resolved = entry->resolved;
+			team_cache_valid = false;
+			saved_principals = entry->next;
+			pfree(entry);
+			break;
+		case SUBXACT_EVENT_COMMIT_SUB:
+			if (parent == TopSubTransactionId ||
+				(entry->next != NULL && entry->next->subid == parent))
+			{
+				saved_principals = entry->next;
+				pfree(entry);
+			}
+			else
+				entry->subid = parent;
 			break;
 		default:
 			break;
@@ -80,10 +153,13 @@ principal_init(void)
 	DefineCustomStringVariable(
 		"billium.api_key", "The API key presented by this transaction's caller.",
 		"Set with SET LOCAL for one transaction; an empty value means no key. The key is "
-		"verified once per transaction and never shown by SHOW ALL.",
+		"verified once per transaction and never shown by SHOW ALL, nor stored per role, "
+		"database or function.",
 		&api_key_setting, "", PGC_USERSET,
-		GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE | GUC_DISALLOW_IN_FILE, NULL, assign_api_key, NULL);
+		GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE | GUC_DISALLOW_IN_FILE, secrets_check_credential,
+		assign_api_key, NULL);
 	RegisterXactCallback(principal_xact_callback, NULL);
+	RegisterSubXactCallback(principal_subxact_callback, NULL);
 	session_init(forget_principal);
 }
 
@@ -112,6 +188,7 @@ become_key(const char *key, size_t len, const char *action)
 
 	key_verify(key, len, action, &record);
 	ratelimit_charge(&record, action); /* 429 when the bucket is empty */
+	save_principal_for_subxact();
 	forget_principal();
 	current.kind = PRINCIPAL_API_KEY;
 	current.key_id = record.key_id;
@@ -127,6 +204,7 @@ become_key(const char *key, size_t len, const char *action)
 static void
 become_user(const pg_uuid_t *user_id, bool session)
 {
+	save_principal_for_subxact();
 	forget_principal();
 	current.kind = PRINCIPAL_USER;
 	current.user_id = *user_id;
@@ -171,10 +249,14 @@ principal_current(const char *action)
 {
 	if (!resolved)
 	{
-		const char *key = presented_key();
+		const char *key;
 		const char *token;
 		pg_uuid_t claims_user;
-		bool has_session = presented_session(&token, &claims_user);
+		bool has_session;
+
+		secrets_warn_once();
+		key = presented_key();
+		has_session = presented_session(&token, &claims_user);
 
 		if (key != NULL && has_session)
 			billium_raise(BE_PRINCIPAL_CONFLICT, action, NULL);
@@ -186,6 +268,7 @@ principal_current(const char *action)
 			become_user(&claims_user, true);
 		else
 		{
+			save_principal_for_subxact();
 			forget_principal();
 			resolved = true;
 		}

@@ -31,8 +31,10 @@
 #include "compat.h"
 #include "errors.h"
 #include "json_input.h"
+#include "jwt_signature.h"
 #include "lookup.h"
 #include "parse_jwt.h"
+#include "secrets.h"
 #include "session.h"
 
 static char *session_token = NULL;
@@ -57,12 +59,21 @@ session_init(void (*assign)(void))
 	principal_changed = assign;
 	DefineCustomStringVariable(
 		"billium.session", "The dashboard session token (a JWT) presented by this transaction.",
-		"Set with SET LOCAL for one transaction; an empty value means no session.", &session_token,
-		"", PGC_USERSET, GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE | GUC_DISALLOW_IN_FILE, NULL,
-		assign_session, NULL);
+		"Set with SET LOCAL for one transaction; an empty value means no session. Never stored "
+		"per role, database or function.",
+		&session_token, "", PGC_USERSET, GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE | GUC_DISALLOW_IN_FILE,
+		secrets_check_credential, assign_session, NULL);
+	/*
+	 * Server-level: postgresql.conf, an included file or ALTER SYSTEM, applied on reload.  So with
+	 * billium preloaded, ALTER ROLE/DATABASE ... SET and SET itself are refused: a value stored
+	 * per role or database would be readable by every role in pg_db_role_setting.
+	 */
 	DefineCustomStringVariable(
-		"billium.jwt_secret", "The HS256 secret of dashboard session tokens.", NULL, &jwt_secret,
-		"", PGC_SUSET, GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE, NULL, NULL, NULL);
+		"billium.jwt_secret", "The HS256 secret of dashboard session tokens.",
+		"Set in postgresql.conf (or an included file, or ALTER SYSTEM) and reload; readable by "
+		"superusers only.",
+		&jwt_secret, "", PGC_SIGHUP, GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE, NULL,
+		NULL, NULL);
 	DefineCustomStringVariable("billium.jwt_jwks",
 							   "Public keys (a JWKS document) for RS256 and ES256 session tokens.",
 							   NULL, &jwt_jwks, "", PGC_SUSET, GUC_NOT_IN_SAMPLE, NULL, NULL, NULL);
@@ -239,27 +250,6 @@ done:
 	return key;
 }
 
-/* ES256 signs r || s (32 bytes each); OpenSSL verifies DER. */
-static unsigned char *
-es256_der(const unsigned char *signature, size_t len, int *der_len)
-{
-	ECDSA_SIG *sig = ECDSA_SIG_new();
-	BIGNUM *r = BN_bin2bn(signature, 32, NULL);
-	BIGNUM *s = BN_bin2bn(signature + 32, 32, NULL);
-	unsigned char *der = NULL;
-
-	*der_len = 0;
-	if (len == 64 && sig != NULL && r != NULL && s != NULL && ECDSA_SIG_set0(sig, r, s) == 1)
-	{
-		r = s = NULL; /* owned by sig now */
-		*der_len = i2d_ECDSA_SIG(sig, &der);
-	}
-	BN_free(r);
-	BN_free(s);
-	ECDSA_SIG_free(sig);
-	return *der_len > 0 ? der : NULL;
-}
-
 /* The JWK of billium.jwt_jwks for kid (or the only key, when the token names none). */
 static Jsonb *
 jwks_key(const char *kid)
@@ -307,7 +297,7 @@ public_key_verifies(const JwtParts *parts, const char *alg, const char *kid,
 	bool ok = false;
 
 	if (md != NULL && strcmp(alg, "ES256") == 0)
-		der = es256_der(signature, signature_len, &der_len);
+		der = billium_es256_der(signature, signature_len, &der_len);
 	if (md != NULL && (strcmp(alg, "RS256") == 0 || der != NULL) &&
 		EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, key) == 1)
 		ok = EVP_DigestVerify(md, der != NULL ? der : signature,
@@ -422,7 +412,8 @@ session_verify(const char *token, size_t len, const char *action, pg_uuid_t *use
 		(payload_text = decode_segment(&parts.payload, &payload_len)) == NULL ||
 		(signature = decode_segment(&parts.signature, &signature_len)) == NULL ||
 		(header = json_object_quietly((char *)header_text, header_len)) == NULL ||
-		(alg = member_string(header, "alg")) == NULL || member(header, "crit") != NULL)
+		(alg = member_string(header, "alg")) == NULL || member(header, "crit") != NULL ||
+		(member(header, "kid") != NULL && member_string(header, "kid") == NULL))
 		invalid(action);
 
 	/* Only the three algorithms; "none" and everything else are refused before any claim is read.

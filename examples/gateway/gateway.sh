@@ -5,6 +5,9 @@
 
 GATEWAY_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 GATEWAY_ROLE=${GATEWAY_ROLE:-billium_gateway}
+# Secret scanning: the role of the gateway's second pool, and the public keys file (both or none).
+GATEWAY_SCANNER_ROLE=${GATEWAY_SCANNER_ROLE:-${GATEWAY_ROLE}_scanner}
+GATEWAY_SCANNING_KEYS=${GATEWAY_SCANNING_KEYS:-}
 GATEWAY_PID=
 # shellcheck disable=SC2034 # read by the scripts that source this file
 GATEWAY_URL=
@@ -50,17 +53,45 @@ gateway_update_extension() {
 }
 
 # The gateway's login role: an ordinary role with billium_api, nothing more.  Its settings are
-# per database; the HS256 secret can only be set by a superuser and is never readable by the role.
+# per database.  The HS256 secret is not one of them: billium.jwt_secret is a server-level setting
+# (postgresql.conf, an included file or ALTER SYSTEM, then a reload), never per role or database,
+# where every role could read it in pg_db_role_setting.
 gateway_setup_role() {
-    local db=$1 jwt_secret=$2
-    gateway_psql -d "$db" -v role="$GATEWAY_ROLE" -v db="$db" -v secret="$jwt_secret" <<'SQL'
+    local db=$1
+    gateway_psql -d "$db" -v role="$GATEWAY_ROLE" -v db="$db" <<'SQL'
 SELECT NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'role') AS create_role \gset
 \if :create_role
 CREATE ROLE :"role" LOGIN;
 \endif
 GRANT billium_api TO :"role";
-ALTER ROLE :"role" IN DATABASE :"db" SET billium.jwt_secret = :'secret';
 -- As the README advises for application roles: statements and bind values (keys) stay out of the log.
+ALTER ROLE :"role" IN DATABASE :"db" SET log_statement = 'none';
+ALTER ROLE :"role" IN DATABASE :"db" SET log_parameter_max_length = 0;
+SQL
+}
+
+# The server's billium.jwt_secret, read as a superuser, as the login service that signs dashboard
+# sessions holds it; fails when the server has none.
+gateway_jwt_secret() {
+    local db=$1 secret
+    secret=$(gateway_psql -d "$db" -At -c "SELECT current_setting('billium.jwt_secret', true)") || return 1
+    if [[ -z $secret ]]; then
+        echo "gateway: the server has no billium.jwt_secret; set it in postgresql.conf and reload" >&2
+        return 1
+    fi
+    printf '%s' "$secret"
+}
+
+# The login role of the gateway's secret scanning pool: billium_scanner, nothing more.  Tokens
+# arrive as bind values; they stay out of the log as keys do.
+gateway_setup_scanner_role() {
+    local db=$1
+    gateway_psql -d "$db" -v role="$GATEWAY_SCANNER_ROLE" -v db="$db" <<'SQL'
+SELECT NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'role') AS create_role \gset
+\if :create_role
+CREATE ROLE :"role" LOGIN;
+\endif
+GRANT billium_scanner TO :"role";
 ALTER ROLE :"role" IN DATABASE :"db" SET log_statement = 'none';
 ALTER ROLE :"role" IN DATABASE :"db" SET log_parameter_max_length = 0;
 SQL
@@ -70,7 +101,11 @@ SQL
 # Sets GATEWAY_PID and GATEWAY_URL.
 gateway_start() {
     local db=$1 log=$2 line
-    PGUSER=$GATEWAY_ROLE PGDATABASE=$db PORT=0 node "$GATEWAY_DIR/server.js" >"$log" 2>&1 &
+    # Secret scanning only when a public keys file is given (GATEWAY_SCANNING_KEYS).
+    PGUSER=$GATEWAY_ROLE PGDATABASE=$db PORT=0 \
+        SECRET_SCANNING_KEYS_FILE=$GATEWAY_SCANNING_KEYS \
+        SCANNER_PGUSER=${GATEWAY_SCANNING_KEYS:+$GATEWAY_SCANNER_ROLE} \
+        node "$GATEWAY_DIR/server.js" >"$log" 2>&1 &
     GATEWAY_PID=$!
     for _ in $(seq 100); do
         line=$(grep -m1 -o 'listening on http://127\.0\.0\.1:[0-9]*' "$log" 2>/dev/null) && break

@@ -7,9 +7,18 @@
 // and commits. Refusals come back as the JSON envelope billium put in the error's DETAIL, which
 // is passed to the client as it is, with its HTTP status.
 //
+// POST /secret-scanning/verify takes GitHub's secret scanning reports (docs/secret-scanning.md):
+// the signature is checked here, the tokens are judged and leaked keys revoked by the database,
+// over a pool of its own that logs in as a role granted billium_scanner only.
+//
 // Environment: PGHOST, PGPORT, PGUSER, PGDATABASE, PGPASSWORD (read by the pg package);
-// PORT (default 8080; 0 picks a free one). Listens on 127.0.0.1 only.
+// PORT (default 8080; 0 picks a free one); for secret scanning, SECRET_SCANNING_KEYS_FILE (GitHub's
+// public_keys document, read at each report so that keys rotate without a restart) and
+// SCANNER_PGUSER, SCANNER_PGPASSWORD (the route answers 404 unless both the file and the user are
+// set). Listens on 127.0.0.1 only.
 
+const crypto = require('node:crypto');
+const fs = require('node:fs/promises');
 const http = require('node:http');
 const { Pool } = require('pg');
 
@@ -23,6 +32,19 @@ const pool = new Pool({
 });
 // An idle connection that dies (server restart) must not take the process down with it.
 pool.on('error', (err) => console.error(`pool: idle connection lost (${err.code || err.message})`));
+
+const SCANNING_PATH = '/secret-scanning/verify';
+const SCANNING_MAX_BODY = 1024 * 1024; // GitHub batches many matches in one report
+const SCANNING_KEYS_FILE = process.env.SECRET_SCANNING_KEYS_FILE;
+const scannerPool = SCANNING_KEYS_FILE && process.env.SCANNER_PGUSER ? new Pool({
+  user: process.env.SCANNER_PGUSER,
+  password: process.env.SCANNER_PGPASSWORD,
+  max: 2,
+  application_name: 'billium-gateway-scanner',
+  connectionTimeoutMillis: 5000,
+  statement_timeout: 10000,
+}) : null;
+scannerPool?.on('error', (err) => console.error(`scanner pool: idle connection lost (${err.code || err.message})`));
 
 // A reply decided by the gateway itself (bad body, no such row), raised from inside a transaction.
 class Reply extends Error {
@@ -126,18 +148,97 @@ function send(res, status, body, headers = {}) {
   res.end(text);
 }
 
-// The raw body, at most MAX_BODY bytes; null when it is larger.
-function readBody(req) {
+// The raw body's bytes, at most limit of them; null when it is larger.
+function readBody(req, limit) {
   return new Promise((resolve, reject) => {
     const chunks = [];
     let size = 0;
     req.on('data', (chunk) => {
       size += chunk.length;
-      if (size <= MAX_BODY) chunks.push(chunk);
+      if (size <= limit) chunks.push(chunk);
     });
-    req.on('end', () => resolve(size > MAX_BODY ? null : Buffer.concat(chunks).toString('utf8')));
+    req.on('end', () => resolve(size > limit ? null : Buffer.concat(chunks)));
     req.on('error', reject);
   });
+}
+
+// --- secret scanning (GitHub's partner protocol) ---------------------------------------------
+
+const unauthorized = (message) => new Reply(401, 'SIGNATURE_INVALID', message);
+
+// The P-256 public key GitHub names in Github-Public-Key-Identifier, from the operator's copy of
+// GitHub's public_keys document: {"public_keys": [{"key_identifier", "key" (PEM), "is_current"}]}.
+// A key no longer current still verifies: GitHub rotates by adding the new key first.
+async function scanningKey(identifier) {
+  const doc = JSON.parse(await fs.readFile(SCANNING_KEYS_FILE, 'utf8'));
+  const entry = (Array.isArray(doc?.public_keys) ? doc.public_keys : [])
+    .find((k) => typeof k?.key_identifier === 'string' && k.key_identifier === identifier);
+  if (!entry) return null;
+  const key = crypto.createPublicKey(entry.key);
+  if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1')
+    throw new Error(`secret scanning key ${identifier} is not an ECDSA P-256 key`);
+  return key;
+}
+
+// ECDSA P-256 with SHA-256 over the raw body; the signature is base64 of its DER encoding.
+async function verifyScanningSignature(req, raw) {
+  const identifier = req.headers['github-public-key-identifier'];
+  const signature = req.headers['github-public-key-signature'];
+  if (typeof identifier !== 'string' || typeof signature !== 'string' || !identifier || !signature)
+    throw unauthorized('the report is not signed');
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(signature)) throw unauthorized('the signature is not base64');
+  const key = await scanningKey(identifier);
+  if (!key) throw unauthorized('unknown signing key');
+  let ok;
+  try {
+    ok = crypto.verify('sha256', raw, { key, dsaEncoding: 'der' }, Buffer.from(signature, 'base64'));
+  } catch { ok = false; } // not DER at all
+  if (!ok) throw unauthorized('the signature does not match the body');
+}
+
+// [{token, type, url, source}], checked after the signature.
+function scanningMatches(raw) {
+  let value;
+  try { value = JSON.parse(raw.toString('utf8')); } catch { value = undefined; }
+  const str = (v, max) => typeof v === 'string' && v.length <= max;
+  if (!Array.isArray(value) || !value.every((m) => m !== null && typeof m === 'object' &&
+      str(m.token, 1000) && str(m.type, 200) && (m.url === undefined || str(m.url, 2048))))
+    throw new Reply(400, 'INVALID_REQUEST', 'the body must be an array of {token, type, url, source}');
+  return value;
+}
+
+// One transaction; one call per source URL (the function records one URL per call). The answer
+// follows the report's order: {token_raw, token_type, label}.
+async function handleScanning(req, res) {
+  const raw = await readBody(req, SCANNING_MAX_BODY);
+  if (raw === null) return send(res, 413, { status: 413, code: 'PAYLOAD_TOO_LARGE', message: `the body is over ${SCANNING_MAX_BODY} bytes` });
+  let db, broken;
+  try {
+    await verifyScanningSignature(req, raw);
+    const matches = scanningMatches(raw);
+    const byUrl = new Map();
+    matches.forEach((m, i) => {
+      const url = m.url ?? null;
+      if (!byUrl.has(url)) byUrl.set(url, []);
+      byUrl.get(url).push(i);
+    });
+    const labels = [];
+    db = await scannerPool.connect();
+    await db.query('BEGIN');
+    for (const [url, indexes] of byUrl) {
+      const { rows } = await db.query('SELECT label FROM billium.billium_report_leaked_keys($1::text[], $2)',
+        [indexes.map((i) => matches[i].token), url]);
+      indexes.forEach((i, n) => { labels[i] = rows[n].label; });
+    }
+    await db.query('COMMIT');
+    send(res, 200, matches.map((m, i) => ({ token_raw: m.token, token_type: m.type, label: labels[i] })));
+  } catch (err) {
+    if (db) await db.query('ROLLBACK').catch((e) => { broken = e; });
+    const [status, body, headers] = mapError(err);
+    send(res, status, body, headers);
+  } finally {
+    db?.release(broken);
+  }
 }
 
 // Parsed only after the gate, so a caller without a key learns 401, not that their JSON is bad.
@@ -153,6 +254,7 @@ function jsonBody(raw) {
 
 async function handle(req, res) {
   const path = new URL(req.url, 'http://gateway').pathname;
+  if (path === SCANNING_PATH && req.method === 'POST' && scannerPool) return handleScanning(req, res);
   const scoped = PREFIX.exec(path);
   let route, params;
   for (const r of scoped ? routes : []) {
@@ -163,8 +265,9 @@ async function handle(req, res) {
   const [, , action, success, run] = route;
   const merchantId = scoped[1]; // as sent: the database parses it (not a uuid: 22P02, a 400)
 
-  const raw = await readBody(req);
-  if (raw === null) return send(res, 413, { status: 413, code: 'PAYLOAD_TOO_LARGE', message: `the body is over ${MAX_BODY} bytes` });
+  const bytes = await readBody(req, MAX_BODY);
+  const raw = bytes?.toString('utf8');
+  if (bytes === null) return send(res, 413, { status: 413, code: 'PAYLOAD_TOO_LARGE', message: `the body is over ${MAX_BODY} bytes` });
 
   // The credentials go to the database as bind parameters, never into SQL text or our log.
   const apiKey = req.headers['x-api-key'] ?? '';
@@ -213,7 +316,7 @@ server.listen(Number(process.env.PORT ?? 8080), '127.0.0.1', () => {
 });
 
 function shutdown() {
-  server.close(() => pool.end().then(() => process.exit(0)));
+  server.close(() => Promise.all([pool.end(), scannerPool?.end()]).then(() => process.exit(0)));
   setTimeout(() => process.exit(0), 2000).unref();
 }
 process.on('SIGTERM', shutdown);

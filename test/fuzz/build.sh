@@ -5,7 +5,8 @@
 #   bash test/fuzz/build.sh            # every target
 #   bash test/fuzz/build.sh key jwt    # some
 #
-# Each target links the pure C parsers it exercises and src/catalog.c; none needs the server.
+# Each target links the pure C parsers it exercises and src/catalog.c (fuzz_jwt also
+# src/jwt_signature.c and OpenSSL); none needs the server.
 # Run one by hand:  test/fuzz/build/fuzz_key -max_total_time=60 /tmp/corpus-copy
 # (give libFuzzer a copy of test/fuzz/corpus/<target>: it writes new inputs into that directory).
 set -euo pipefail
@@ -24,7 +25,7 @@ sources_of() {
     case $1 in
     permset) echo "src/parse_permset.c src/catalog.c" ;;
     key) echo "src/parse_key.c src/catalog.c" ;;
-    jwt) echo "src/parse_jwt.c src/catalog.c" ;;
+    jwt) echo "src/parse_jwt.c src/jwt_signature.c src/catalog.c -lcrypto" ;;
     action) echo "src/parse_permset.c src/catalog.c" ;;
     *) echo "unknown fuzz target: $1" >&2; return 1 ;;
     esac

@@ -1,7 +1,7 @@
 /*
- * fuzz_jwt.c: billium_jwt_split and billium_base64url_decode, the token's outer layer.  (The
- * JSON of the header and claims is parsed by the server's own JSON parser, pg_parse_json and
- * jsonb_in, not by billium code: it is not fuzzed here.)
+ * fuzz_jwt.c: billium_jwt_split, billium_base64url_decode and billium_es256_der, the token's outer
+ * layer.  (The JSON of the header and claims is parsed by the server's own JSON parser,
+ * pg_parse_json and jsonb_in, not by billium code: it is not fuzzed here.)
  *
  * Properties, besides "no sanitizer report":
  *   - split: three non-empty segments, without '.', lying in the token in order, joined by
@@ -12,7 +12,10 @@
  *     exactly that many bytes, and re-encoding them with the tiny encoder below gives back the
  *     very same text (strictness: one spelling per byte string);
  *   - a refusal is justified: the text has a character outside the alphabet, a length of 1
- *     mod 4, or non-zero unused bits in its last character.
+ *     mod 4, or non-zero unused bits in its last character;
+ *   - ES256's raw signature (billium_es256_der, on each decoded segment and on the whole input
+ *     as raw bytes, in buffers of exactly their length): DER only for exactly 64 bytes, and that
+ *     DER decodes back to the same r and s; nothing read past the signature (ASan).
  */
 #define _GNU_SOURCE /* memmem */
 #include <stddef.h>
@@ -21,7 +24,12 @@
 #include <string.h>
 
 #include "fuzz_common.h"
+#include "jwt_signature.h"
 #include "parse_jwt.h"
+
+#include <openssl/bn.h>
+#include <openssl/crypto.h>
+#include <openssl/ecdsa.h>
 
 static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
@@ -85,6 +93,38 @@ strict(const char *text, size_t len)
 	return (last & (len % 4 == 2 ? 0x0F : 0x03)) == 0;
 }
 
+/* The raw-signature path: signature[0..len) in a buffer of exactly len bytes. */
+static void
+check_es256(const unsigned char *bytes, size_t len)
+{
+	unsigned char *signature = malloc(len == 0 ? 1 : len);
+	unsigned char *der;
+	int der_len = -1;
+
+	FUZZ_CHECK(signature != NULL);
+	if (len > 0)
+		memcpy(signature, bytes, len);
+	der = billium_es256_der(signature, len, &der_len);
+	if (der != NULL)
+	{
+		const unsigned char *p = der;
+		ECDSA_SIG *sig = d2i_ECDSA_SIG(NULL, &p, der_len);
+		const BIGNUM *r, *s;
+		unsigned char half[32];
+
+		FUZZ_CHECK(len == BILLIUM_ES256_SIGNATURE_LEN && der_len > 0);
+		FUZZ_CHECK(sig != NULL && p == der + der_len);
+		ECDSA_SIG_get0(sig, &r, &s);
+		FUZZ_CHECK(BN_bn2binpad(r, half, 32) == 32 && memcmp(half, signature, 32) == 0);
+		FUZZ_CHECK(BN_bn2binpad(s, half, 32) == 32 && memcmp(half, signature + 32, 32) == 0);
+		ECDSA_SIG_free(sig);
+		OPENSSL_free(der);
+	}
+	else
+		FUZZ_CHECK(der_len == 0);
+	free(signature);
+}
+
 static void
 check_segment(const char *text, size_t len)
 {
@@ -105,6 +145,7 @@ check_segment(const char *text, size_t len)
 		FUZZ_CHECK(encode(out, (size_t)n, again) == len);
 		FUZZ_CHECK(memcmp(again, text, len) == 0);
 		FUZZ_CHECK(strict(text, len));
+		check_es256(out, (size_t)n);
 		free(again);
 	}
 	else
@@ -149,5 +190,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	/* The whole input as one segment: every byte value reaches the decoder. */
 	check_segment(token, size);
+	check_es256(data, size);
 	return 0;
 }

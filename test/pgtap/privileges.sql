@@ -22,7 +22,6 @@ SELECT plan(25);
 CREATE ROLE regress_priv_plain;
 CREATE ROLE regress_priv_api;
 GRANT billium_api TO regress_priv_api;
-SET LOCAL billium.jwt_secret = 'privileges-test-secret-of-32-bytes!!';
 
 -- The extension's functions and relations, by pg_depend.
 CREATE TEMP VIEW ext_procs AS

@@ -76,11 +76,11 @@ SELECT m.f, u.g, m.id AS merchant_id, u.id AS user_id,
 FROM req_merchant m JOIN billium.merchants bm ON bm.id = m.id
 CROSS JOIN req_user u JOIN billium.users bu ON bu.id = u.id;
 
-SET LOCAL billium.jwt_secret = 'requirements-secret';
+-- Signed with the test cluster's billium.jwt_secret (postgresql.conf, scripts/lib.sh).
 CREATE TEMP TABLE req_token AS
 SELECT g, id AS user_id,
 	   pg_temp.hs256(jsonb_build_object('sub', id, 'exp', floor(extract(epoch FROM now()))::bigint + 600),
-					 'requirements-secret') AS token
+					 'billium-test-cluster-jwt-secret-32b!') AS token
 FROM req_user;
 
 -- Results, written by the ordinary role.

@@ -60,7 +60,7 @@ CREATE FUNCTION pg_temp.b64u(b bytea) RETURNS text LANGUAGE sql IMMUTABLE AS
 $$ SELECT rtrim(translate(encode(b, 'base64'), E'+/\n', '-_'), '=') $$;
 CREATE FUNCTION pg_temp.seg(t text) RETURNS text LANGUAGE sql IMMUTABLE AS
 $$ SELECT pg_temp.b64u(convert_to(t, 'UTF8')) $$;
-CREATE FUNCTION pg_temp.token(header text, payload text, secret text DEFAULT 'tap-session-secret')
+CREATE FUNCTION pg_temp.token(header text, payload text, secret text DEFAULT 'billium-test-cluster-jwt-secret-32b!')
 	RETURNS text LANGUAGE sql AS $$
 	SELECT s || '.' || pg_temp.b64u(hmac(convert_to(s, 'UTF8'), convert_to(secret, 'UTF8'), 'sha256'))
 	FROM (SELECT pg_temp.seg(header) || '.' || pg_temp.seg(payload) AS s) x
@@ -122,7 +122,8 @@ $$;
 CREATE FUNCTION pg_temp.seen(m uuid) RETURNS bigint LANGUAGE sql AS
 $$ SELECT count(*) FROM billium.invoices WHERE merchant_id = m $$;
 
-SET LOCAL billium.jwt_secret = 'tap-session-secret';
+-- Tokens are signed with the test cluster's billium.jwt_secret (postgresql.conf, scripts/lib.sh):
+-- a server-level setting, which no session can change.
 
 CREATE ROLE tap_sess_app LOGIN;
 GRANT billium_api, billium_admin TO tap_sess_app;
@@ -142,9 +143,11 @@ SELECT is((SELECT count(*) FROM pg_settings WHERE name = 'billium.jwt_secret'), 
 		  'nor find it in pg_settings');
 SELECT is((SELECT count(*) FROM pg_settings WHERE name = 'billium.session'), 0::bigint,
 		  'billium.session is not listed by SHOW ALL / pg_settings either');
+SELECT is(pg_temp.outcome($$SET LOCAL billium.jwt_secret = 'mine'$$), '55P02 - -',
+		  'no session can set billium.jwt_secret (a server-level setting)');
 SELECT is(pg_temp.outcome(format('SET LOCAL %s = %L', s, v)), '42501 - -',
 		  format('an ordinary role cannot set %s', s))
-FROM (VALUES ('billium.jwt_secret', 'mine'), ('billium.jwt_jwks', '{"keys":[]}'), ('billium.jwt_leeway', '3600'),
+FROM (VALUES ('billium.jwt_jwks', '{"keys":[]}'), ('billium.jwt_leeway', '3600'),
 			 ('billium.jwt_audience', 'x'), ('billium.jwt_issuer', 'x'), ('billium.trust_request_claims', 'on'),
 			 ('billium.error_style', 'postgrest')) AS t(s, v);
 
@@ -306,13 +309,9 @@ RESET ROLE;
 RESET billium.jwt_leeway;
 SET LOCAL billium.jwt_audience = '';
 SET LOCAL billium.jwt_issuer = '';
-SET LOCAL billium.jwt_secret = '';
 SET LOCAL ROLE tap_sess_app;
 SELECT is(pg_temp.verdict(pg_temp.token('{"alg":"HS256"}', pg_temp.claims('d2000000-0000-0000-0000-000000000002'), '')),
-		  '28000 401 SESSION_INVALID', 'no billium.jwt_secret: even a token HMAC-signed with the empty key is refused');
-RESET ROLE;
-SET LOCAL billium.jwt_secret = 'tap-session-secret';
-SET LOCAL ROLE tap_sess_app;
+		  '28000 401 SESSION_INVALID', 'a token HMAC-signed with the empty key is refused');
 
 ------------------------------------------------------------------------------------------------
 -- A session's permissions: the team grant within the role's cap; none off the team.

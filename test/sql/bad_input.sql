@@ -44,7 +44,7 @@ CREATE SCHEMA regress_bad_input AUTHORIZATION regress_bad_input_app;
 CREATE TABLE regress_bad_input.orders (merchant_id uuid NOT NULL, shop_id integer, note text);
 ALTER TABLE regress_bad_input.orders OWNER TO regress_bad_input_app;
 INSERT INTO regress_bad_input.orders VALUES (:'m', 1, 'kept');
-SET billium.jwt_secret = 'bad-input-regress-secret-of-32-bytes!';
+-- Tokens are signed with the test cluster's billium.jwt_secret (postgresql.conf, scripts/lib.sh).
 
 -- HS256 without pgcrypto: HMAC-SHA256 (RFC 2104) of a message with a key under 64 bytes.
 CREATE FUNCTION pg_temp.b64url(b bytea) RETURNS text LANGUAGE sql IMMUTABLE AS $$
@@ -65,7 +65,7 @@ END
 $$;
 -- A token signed with the secret: header and claims as JSON text (any text, even not JSON).
 CREATE FUNCTION pg_temp.jwt(header text, claims text) RETURNS text LANGUAGE sql IMMUTABLE AS $$
-	SELECT h || '.' || c || '.' || pg_temp.hs256(h || '.' || c, 'bad-input-regress-secret-of-32-bytes!')
+	SELECT h || '.' || c || '.' || pg_temp.hs256(h || '.' || c, 'billium-test-cluster-jwt-secret-32b!')
 	FROM (SELECT pg_temp.b64url(convert_to(header, 'UTF8')) AS h, pg_temp.b64url(convert_to(claims, 'UTF8')) AS c) s
 $$;
 -- The signing itself is right: a well-formed token for the OWNER passes.
@@ -285,7 +285,7 @@ FROM (VALUES ('empty', '', NULL), ('one segment', 'abc', NULL), ('two segments',
 			 ('sub SQL injection', pg_temp.jwt('{"alg":"HS256"}', '{"sub":"''; DROP TABLE billium.users; --","exp":4102444800}'), NULL),
 			 ('sub no such user', pg_temp.jwt('{"alg":"HS256"}', '{"sub":"00000000-0000-0000-0000-000000000000","exp":4102444800}'), NULL),
 			 ('sub a number', pg_temp.jwt('{"alg":"HS256"}', '{"sub":1,"exp":4102444800}'), NULL),
-			 ('payload not UTF-8', (SELECT h || '.' || c || '.' || pg_temp.hs256(h || '.' || c, 'bad-input-regress-secret-of-32-bytes!')
+			 ('payload not UTF-8', (SELECT h || '.' || c || '.' || pg_temp.hs256(h || '.' || c, 'billium-test-cluster-jwt-secret-32b!')
 									FROM (SELECT pg_temp.b64url('{"alg":"HS256"}') AS h, pg_temp.b64url('\x7b22737562223a22ff227d'::bytea) AS c) s), NULL)
 	 ) AS v(label, input, code);
 
@@ -406,7 +406,6 @@ SELECT count(*) AS cases, count(*) >= 100 AS at_least_100 FROM cases;
 SELECT pg_temp.checksum() = :'sums_before' AS tables_unchanged;
 SELECT count(*) AS orders_rows FROM regress_bad_input.orders;
 
-RESET billium.jwt_secret;
 DROP SCHEMA regress_bad_input CASCADE;
 DROP OWNED BY regress_bad_input_app;
 DROP ROLE regress_bad_input_app;

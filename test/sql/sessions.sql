@@ -30,7 +30,7 @@ CREATE FUNCTION pg_temp.b64u(b bytea) RETURNS text LANGUAGE sql IMMUTABLE AS
 $$ SELECT rtrim(translate(encode(b, 'base64'), E'+/\n', '-_'), '=') $$;
 CREATE FUNCTION pg_temp.seg(t text) RETURNS text LANGUAGE sql IMMUTABLE AS
 $$ SELECT pg_temp.b64u(convert_to(t, 'UTF8')) $$;
-CREATE FUNCTION pg_temp.token(header text, payload jsonb, secret text DEFAULT 'regress-secret') RETURNS text
+CREATE FUNCTION pg_temp.token(header text, payload jsonb, secret text DEFAULT 'billium-test-cluster-jwt-secret-32b!') RETURNS text
 	LANGUAGE sql AS $$
 	SELECT s || '.' || pg_temp.b64u(hmac(convert_to(s, 'UTF8'), convert_to(secret, 'UTF8'), 'sha256'))
 	FROM (SELECT pg_temp.seg(header) || '.' || pg_temp.seg(payload::text) AS s) x
@@ -48,7 +48,7 @@ EXCEPTION WHEN OTHERS THEN
 	RETURN st || ' ' || coalesce(det::jsonb->>'code', det);
 END
 $$;
-SET LOCAL billium.jwt_secret = 'regress-secret';
+-- Tokens are signed with the test cluster's billium.jwt_secret (postgresql.conf, scripts/lib.sh).
 SET LOCAL billium.jwt_audience = 'billium-dashboard';
 -- The issue's list.
 WITH v(sub, nowish) AS (SELECT 'e6000000-0000-0000-0000-000000000001', floor(extract(epoch FROM now()))::bigint)

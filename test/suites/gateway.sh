@@ -6,13 +6,17 @@
 #
 #   1. node and npm (installed with apt-get when missing, as root), `npm ci` in examples/gateway
 #   2. a scratch database: CREATE EXTENSION billium, updated to the newest version installed;
-#      an ordinary login role granted billium_api, with the HS256 secret set for it
+#      an ordinary login role granted billium_api; the HS256 secret is the server's own
 #   3. fixtures as the superuser: merchants (one plain, one enforcing 2FA, one with a low rate
 #      limit of its own), owner, member and viewer users, keys minted with billium_act_as and
 #      billium_create_api_key (sk, narrowed sk, pk, revoked), a product
-#   4. the gateway started on a free port as that role; examples/gateway/test/gateway.test.js run
+#   4. secret scanning: a second login role granted billium_scanner only, P-256 keys made with
+#      openssl and GitHub's public_keys document holding one of them
+#   5. the gateway started on a free port as that role; examples/gateway/test/gateway.test.js run
 #      against it with node's test runner, its TAP results printed as `ok - ...` lines
-#   5. neither the gateway's log nor the server's holds a key; gateway stopped, database dropped
+#   6. after the leak reports: the audit trail has each leak with its source URL and no column of
+#      it, nor of api_keys, holds a reported token
+#   7. neither the gateway's log nor the server's holds a key; gateway stopped, database dropped
 set -uo pipefail
 # shellcheck source=test/lib/suite.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/suite.sh"
@@ -31,6 +35,7 @@ cleanup() {
     gateway_stop
     dropdb --if-exists "$DB" >/dev/null 2>&1
     q -d postgres -c "DROP ROLE IF EXISTS $GATEWAY_ROLE" >/dev/null 2>&1
+    q -d postgres -c "DROP ROLE IF EXISTS $GATEWAY_SCANNER_ROLE" >/dev/null 2>&1
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -44,9 +49,9 @@ bail() {
 
 # --- 1. node ---------------------------------------------------------------------------
 
-# shellcheck disable=SC2119 # no extra tools: the tests use node's fetch, not curl
-gateway_ensure_tools 2>"$WORK/err" || bail "node and npm are available"
-ok "node $(node --version) and npm $(npm --version) are available"
+# openssl makes the secret scanning test's signing keys; the tests use node's fetch, not curl.
+gateway_ensure_tools openssl 2>"$WORK/err" || bail "node, npm and openssl are available"
+ok "node $(node --version), npm $(npm --version) and openssl are available"
 gateway_install_deps 2>"$WORK/err" || bail "npm ci in examples/gateway"
 ok "npm ci in examples/gateway installs the locked pg package"
 
@@ -58,9 +63,18 @@ gateway_update_extension "$DB" 2>"$WORK/err" || bail "ALTER EXTENSION billium UP
 VERSION=$(q -d "$DB" -c "SELECT extversion FROM pg_extension WHERE extname = 'billium'")
 ok "billium $VERSION in a scratch database"
 
-JWT_SECRET=$(node -e 'process.stdout.write(require("crypto").randomBytes(32).toString("hex"))')
-gateway_setup_role "$DB" "$JWT_SECRET" 2>"$WORK/err" || bail "the gateway's login role"
-ok "login role $GATEWAY_ROLE with billium_api only, and the HS256 secret set for it"
+gateway_setup_role "$DB" 2>"$WORK/err" || bail "the gateway's login role"
+ok "login role $GATEWAY_ROLE with billium_api only"
+# The server's HS256 secret (the test cluster's postgresql.conf), as the login service holds it.
+JWT_SECRET=$(gateway_jwt_secret "$DB" 2>"$WORK/err") || bail "the server's billium.jwt_secret"
+gateway_setup_scanner_role "$DB" 2>"$WORK/err" || bail "the gateway's secret scanning login role"
+MEMBER_OF=$(q -d "$DB" -c "SELECT string_agg(m.roleid::regrole::text, ',') FROM pg_auth_members m
+    WHERE m.member = '$GATEWAY_SCANNER_ROLE'::regrole")
+if [[ $MEMBER_OF == billium_scanner ]]; then
+    ok "login role $GATEWAY_SCANNER_ROLE with billium_scanner only"
+else
+    not_ok "login role $GATEWAY_SCANNER_ROLE with billium_scanner only (member of: $MEMBER_OF)"
+fi
 
 # --- 3. fixtures ------------------------------------------------------------------------------
 
@@ -89,7 +103,12 @@ SELECT api_key AS narrow FROM billium.billium_create_api_key(:'m', 'sk', '{invoi
 SELECT api_key AS pk FROM billium.billium_create_api_key(:'m', 'pk', '{invoice:create,invoice:view,product:view}', 'checkout') \gset
 SELECT id AS old_id, api_key AS revoked FROM billium.billium_create_api_key(:'m', 'sk', '{invoice:view}', 'old') \gset
 SELECT billium.billium_revoke_api_key(:'old_id') IS NULL AS revoking \gset
+-- For the secret scanning reports: a live sk key, one to expire, a pk key.
+SELECT api_key AS leak_sk FROM billium.billium_create_api_key(:'m', 'sk', '{invoice:view}', 'leaky server') \gset
+SELECT id AS leak_expired_id, api_key AS leak_expired FROM billium.billium_create_api_key(:'m', 'sk', '{invoice:view}', 'leaky old') \gset
+SELECT api_key AS leak_pk FROM billium.billium_create_api_key(:'m', 'pk', '{product:view}', 'leaky checkout') \gset
 COMMIT;
+UPDATE billium.api_keys SET expires_at = now() - interval '1 minute' WHERE id = :'leak_expired_id';
 BEGIN;
 SELECT billium.billium_act_as(:'busy_owner') IS NOT NULL AS acting \gset
 SELECT api_key AS busy_sk FROM billium.billium_create_api_key(:'busy', 'sk', '{invoice:view}', 'busy server') \gset
@@ -103,6 +122,7 @@ UPDATE billium.merchants SET rate_limit = 0.01, rate_burst = 2 WHERE id = :'busy
 SELECT json_build_object('merchant', :'m', 'owner', :'owner', 'member', :'member', 'viewer', :'viewer',
     'product', :'product', 'strict', :'strict', 'busy', :'busy',
     'sk', :'sk', 'narrow', :'narrow', 'pk', :'pk', 'revoked', :'revoked', 'busy_sk', :'busy_sk',
+    'leak_sk', :'leak_sk', 'leak_expired', :'leak_expired', 'leak_pk', :'leak_pk',
     'unknown', billium.billium_key_generate('sk'), 'jwt_secret', :'secret');
 SQL
     bail "fixtures: merchants, users, keys, a product"
@@ -121,7 +141,25 @@ if [[ $HAS_LIMITER == 1 ]]; then
     fi
 fi
 
-# --- 4. the gateway, driven over HTTP ---------------------------------------------------------
+# --- 4. secret scanning: GitHub's signing keys, made here -------------------------------------
+
+# The key GitHub would sign with, its public half in a public_keys document as GitHub publishes
+# it (key_identifier: the SHA-256 of the DER public key, hex), and a key the gateway does not know.
+if openssl ecparam -name prime256v1 -genkey -noout -out "$WORK/scan.pem" 2>"$WORK/err" &&
+    openssl ec -in "$WORK/scan.pem" -pubout -out "$WORK/scan.pub" 2>"$WORK/err" &&
+    openssl ecparam -name prime256v1 -genkey -noout -out "$WORK/other.pem" 2>"$WORK/err"; then
+    SCAN_KEY_ID=$(openssl pkey -pubin -in "$WORK/scan.pub" -outform DER | sha256sum | cut -d' ' -f1)
+    node -e 'const fs = require("fs");
+        fs.writeFileSync(process.argv[1], JSON.stringify({ public_keys: [
+            { key_identifier: process.argv[2], key: fs.readFileSync(process.argv[3], "utf8"), is_current: true }] }));' \
+        "$WORK/public_keys.json" "$SCAN_KEY_ID" "$WORK/scan.pub"
+    export GATEWAY_SCANNING_KEYS=$WORK/public_keys.json
+    ok "P-256 signing keys made with openssl; the gateway's public_keys file holds one"
+else
+    bail "P-256 signing keys made with openssl"
+fi
+
+# --- 5. the gateway, driven over HTTP ---------------------------------------------------------
 
 gateway_start "$DB" "$WORK/gateway.log" 2>"$WORK/err" || bail "the gateway starts"
 ok "the gateway listens on $GATEWAY_URL as $GATEWAY_ROLE"
@@ -131,6 +169,8 @@ ok "the gateway listens on $GATEWAY_URL as $GATEWAY_ROLE"
 rc=0
 (cd "$ROOT/examples/gateway" &&
     GATEWAY_URL=$GATEWAY_URL GATEWAY_FIXTURES=$WORK/fixtures.json GATEWAY_RATE_LIMIT=$RATE_LIMIT \
+        GATEWAY_SCANNING_KEY=$WORK/scan.pem GATEWAY_SCANNING_KEY_ID=$SCAN_KEY_ID \
+        GATEWAY_SCANNING_OTHER_KEY=$WORK/other.pem \
         PGUSER=$GATEWAY_ROLE PGDATABASE=$DB \
         node --test --test-reporter=tap test/gateway.test.js) >"$WORK/node.tap" 2>&1 || rc=$?
 # A passing test's YAML block (its duration) is dropped; a failing one's is kept.
@@ -159,11 +199,46 @@ if [[ $RATE_LIMIT == 0 ]]; then
     echo "# the 429 test is a TODO: the rate limiter (merchants.rate_limit, billium preloaded) is not installed"
 fi
 
-# --- 5. nothing secret in the logs ---------------------------------------------------------
+# --- 6. the leak reports in the audit trail ---------------------------------------------------
+
+LEAK_URL=https://github.com/octo/leaky/blob/main/config.js
+TOKENS=$(node -e 'const f = require(process.argv[1]);
+    console.log([f.leak_sk, f.leak_expired, f.leak_pk, f.revoked].join("\n"))' "$WORK/fixtures.json")
+# (psql interpolates :'url' only in statements read from its input, not in -c.)
+LEAKS_AUDITED=$(q -d "$DB" -v url="$LEAK_URL" 2>&1 <<<"SELECT count(*) FROM billium.audit_log
+    WHERE action = 'api_keys.leak' AND after->>'leak_source_url' = :'url' AND after->>'leaked_at' IS NOT NULL")
+SIGHTINGS=$(q -d "$DB" -v url="$LEAK_URL" 2>&1 <<<"SELECT count(*) FROM billium.audit_log
+    WHERE action = 'api_keys.leak_sighting' AND after->>'source_url' = :'url'")
+if [[ $LEAKS_AUDITED == 2 ]]; then
+    ok "the audit trail has the two leaks (live and expired sk key) with their source URL"
+else
+    not_ok "the audit trail has the two leaks with their source URL (found: $LEAKS_AUDITED)"
+fi
+# Sightings: the pk key and the key revoked before, in both reports of every state; the keys the
+# first revoked, in the second.
+if [[ $SIGHTINGS == 6 ]]; then
+    ok "the audit trail has the sightings (pk key, keys already revoked) with their source URL"
+else
+    not_ok "the audit trail has the 6 sightings with their source URL (found: $SIGHTINGS)"
+fi
+HOLDING=0
+while read -r token; do
+    n=$(q -d "$DB" -v t="$token" 2>&1 <<<"SELECT (SELECT count(*) FROM billium.audit_log a WHERE strpos(a::text, :'t') > 0)
+        + (SELECT count(*) FROM billium.api_keys k WHERE strpos(k::text, :'t') > 0)")
+    [[ $n == 0 ]] || HOLDING=1
+done <<<"$TOKENS"
+if ((HOLDING == 0)); then
+    ok "no column of the audit trail or of api_keys holds a reported token"
+else
+    not_ok "no column of the audit trail or of api_keys holds a reported token"
+fi
+
+# --- 7. nothing secret in the logs ---------------------------------------------------------
 
 gateway_stop
 SECRETS=$(node -e 'const f = require(process.argv[1]);
-    console.log([f.sk, f.narrow, f.pk, f.revoked, f.busy_sk, f.jwt_secret].join("\n"))' "$WORK/fixtures.json")
+    console.log([f.sk, f.narrow, f.pk, f.revoked, f.busy_sk, f.leak_sk, f.leak_expired, f.leak_pk,
+                 f.jwt_secret].join("\n"))' "$WORK/fixtures.json")
 LEAKS=0
 for log in "$WORK/gateway.log" ${BILLIUM_SERVER_LOG:+"$BILLIUM_SERVER_LOG"}; do
     [[ -r $log ]] && grep -qFf <(printf '%s\n' "$SECRETS") "$log" && LEAKS=1

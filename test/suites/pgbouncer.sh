@@ -135,14 +135,12 @@ declare -A KEY KEY_ID
 while read -r label id key; do KEY[$label]=$key KEY_ID[$label]=$id; done <"$WORK/keys"
 [[ -n ${KEY[A]:-} && -n ${KEY[B]:-} ]] || bail "expected keys A and B"
 
-# An HS256 session token for user D, when this build has dashboard sessions.  The secret is set
-# for the database (superuser-only setting); the token is made here with pgcrypto's hmac().
+# An HS256 session token for user D, when the server has a billium.jwt_secret (a server-level
+# setting, in the cluster's postgresql.conf; read here as the superuser, as a login service
+# holding it would); the token is made here with pgcrypto's hmac().
 TOKEN=
-if [[ $(q -d "$DB" -c "SELECT current_setting('billium.jwt_secret', true) IS NOT NULL") == t ]] &&
-    q -d "$DB" -c "CREATE EXTENSION IF NOT EXISTS pgcrypto" >/dev/null 2>&1; then
-    SECRET=pgb-secret-$$-$RANDOM$RANDOM
-    q -d postgres -c "ALTER DATABASE $DB SET billium.jwt_secret = '$SECRET'" 2>"$WORK/err" ||
-        bail "set billium.jwt_secret for $DB"
+SECRET=$(q -d "$DB" -c "SELECT current_setting('billium.jwt_secret', true)" 2>/dev/null) || SECRET=
+if [[ -n $SECRET ]] && q -d "$DB" -c "CREATE EXTENSION IF NOT EXISTS pgcrypto" >/dev/null 2>&1; then
     TOKEN=$(q -d "$DB" 2>"$WORK/err" <<SQL
 WITH p AS (
     SELECT translate(encode(convert_to('{"alg":"HS256","typ":"JWT"}', 'UTF8'), 'base64'), E'+/=\n', '-_') || '.' ||

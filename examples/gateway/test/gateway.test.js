@@ -247,3 +247,127 @@ test('429 RATE_LIMITED with Retry-After once the merchant bucket is empty',
     // Another merchant's keys draw from another bucket.
     assert.equal((await call('GET', path(M, '/invoices'), { key: fx.sk })).status, 200);
   });
+
+// --- secret scanning: POST /secret-scanning/verify ---------------------------------------------
+// GitHub's partner protocol: the body is signed with ECDSA P-256 (a key made with openssl by
+// test/suites/gateway.sh; its public half is in the gateway's public_keys file under
+// GATEWAY_SCANNING_KEY_ID). GATEWAY_SCANNING_OTHER_KEY is a P-256 key the gateway does not know.
+
+const crypto = require('node:crypto');
+const SCANNING = '/secret-scanning/verify';
+const SCAN_KEY = fs.readFileSync(process.env.GATEWAY_SCANNING_KEY, 'utf8');
+const SCAN_KEY_ID = process.env.GATEWAY_SCANNING_KEY_ID;
+const OTHER_KEY = fs.readFileSync(process.env.GATEWAY_SCANNING_OTHER_KEY, 'utf8');
+const LEAK_URL = 'https://github.com/octo/leaky/blob/main/config.js';
+
+const sign = (body, key = SCAN_KEY) => crypto.sign('sha256', Buffer.from(body), key).toString('base64');
+
+async function report(body, { keyId = SCAN_KEY_ID, signature = sign(body), headers = {} } = {}) {
+  const h = { 'content-type': 'application/json', ...headers };
+  if (keyId !== null) h['github-public-key-identifier'] = keyId;
+  if (signature !== null) h['github-public-key-signature'] = signature;
+  const res = await fetch(BASE + SCANNING, { method: 'POST', headers: h, body });
+  const text = await res.text();
+  let json;
+  try { json = JSON.parse(text); } catch { json = undefined; }
+  return { status: res.status, text, json };
+}
+
+const match = (token, url = LEAK_URL) => ({ token, type: 'billium_secret_key', url, source: 'content' });
+// The live key with its last checksum character changed.
+const badChecksum = fx.leak_sk.slice(0, -1) + (fx.leak_sk.endsWith('A') ? 'B' : 'A');
+const STATES = [
+  [fx.leak_sk, 'true_positive'], // live sk
+  [fx.leak_expired, 'true_positive'], // expired sk
+  [fx.revoked, 'true_positive'], // revoked before the report
+  [fx.leak_pk, 'false_positive'], // pk: public by design
+  ['sk_live_not_a_billium_key', 'false_positive'], // malformed
+  [badChecksum, 'false_positive'], // checksum-bad
+  [fx.unknown, 'false_positive'], // well formed, no such key
+];
+const fullReport = JSON.stringify(STATES.map(([t]) => match(t)));
+
+async function stillWorks(what) {
+  const res = await call('GET', path(M, '/invoices'), { key: fx.leak_sk });
+  assert.equal(res.status, 200, `${what}: the reported key must still work: ${res.text}`);
+}
+
+test('secret scanning: the key to be leaked works before any report', () => stillWorks('before'));
+
+test('secret scanning: an unsigned report is 401 and changes nothing', async () => {
+  const res = await report(fullReport, { keyId: null, signature: null });
+  refused(res, 401, 'SIGNATURE_INVALID');
+  await stillWorks('unsigned');
+});
+
+test('secret scanning: a report signed by a key the gateway does not know is 401', async () => {
+  refused(await report(fullReport, { signature: sign(fullReport, OTHER_KEY) }), 401, 'SIGNATURE_INVALID');
+  await stillWorks('signed by another key');
+});
+
+test('secret scanning: a wrong key identifier is 401', async () => {
+  refused(await report(fullReport, { keyId: 'f'.repeat(64) }), 401, 'SIGNATURE_INVALID');
+  refused(await report(fullReport, { signature: null }), 401, 'SIGNATURE_INVALID');
+  refused(await report(fullReport, { signature: 'not base64!' }), 401, 'SIGNATURE_INVALID');
+  refused(await report(fullReport, { signature: Buffer.from('garbage').toString('base64') }), 401, 'SIGNATURE_INVALID');
+  await stillWorks('wrong key id');
+});
+
+test('secret scanning: a tampered body is 401 (the signature covers the raw bytes)', async () => {
+  const tampered = fullReport.replace(LEAK_URL, 'https://github.com/octo/other/blob/main/x.js');
+  refused(await report(tampered, { signature: sign(fullReport) }), 401, 'SIGNATURE_INVALID');
+  // Even re-serialised identically but with a space added: other bytes, refused.
+  refused(await report(fullReport + ' ', { signature: sign(fullReport) }), 401, 'SIGNATURE_INVALID');
+  await stillWorks('tampered');
+});
+
+test('secret scanning: 413 past 1 MiB; a signed body over the API routes\' 64 KiB is accepted', async () => {
+  const huge = JSON.stringify([{ ...match('sk_x'), source: 'x'.repeat(1024 * 1024) }]);
+  const res = await report(huge);
+  assert.equal(res.status, 413, res.text);
+  assert.equal(res.json.code, 'PAYLOAD_TOO_LARGE');
+  const big = JSON.stringify([{ ...match('sk_x'), source: 'x'.repeat(200 * 1024) }]);
+  const ok = await report(big);
+  assert.equal(ok.status, 200, ok.text);
+  assert.deepEqual(ok.json, [{ token_raw: 'sk_x', token_type: 'billium_secret_key', label: 'false_positive' }]);
+  await stillWorks('too large');
+});
+
+test('secret scanning: a signed body that is not an array of matches is 400', async () => {
+  for (const body of ['{"token":"sk_x"}', '[{"type":"x"}]', 'not json']) {
+    const res = await report(body);
+    assert.equal(res.status, 400, `${body}: ${res.text}`);
+  }
+  await stillWorks('bad body');
+});
+
+let firstAnswer;
+test('secret scanning: a signed report of every key state answers each token, in order', async () => {
+  const res = await report(fullReport);
+  assert.equal(res.status, 200, res.text);
+  assert.deepEqual(res.json, STATES.map(([token, label]) => ({ token_raw: token, token_type: 'billium_secret_key', label })));
+  firstAnswer = res.json;
+});
+
+test('secret scanning: after the report the leaked keys are refused with API_KEY_LEAKED', async () => {
+  // Other backends of the gateway's pool, one of which verified (and cached) the key above.
+  for (let i = 0; i < 3; i++) {
+    refused(await call('GET', path(M, '/invoices'), { key: fx.leak_sk }), 401, 'API_KEY_LEAKED', 'invoices.list');
+    refused(await call('GET', path(M, '/invoices'), { key: fx.leak_expired }), 401, 'API_KEY_LEAKED', 'invoices.list');
+  }
+  refused(await call('GET', path(M, '/invoices'), { key: fx.revoked }), 401, 'API_KEY_REVOKED');
+  const pk = await call('GET', path(M, `/products/${fx.product}`), { key: fx.leak_pk });
+  assert.equal(pk.status, 200, `the pk key is not revoked: ${pk.text}`);
+});
+
+test('secret scanning: the same report again is harmless and answers the same', async () => {
+  const res = await report(fullReport);
+  assert.equal(res.status, 200, res.text);
+  assert.deepEqual(res.json, firstAnswer);
+  refused(await call('GET', path(M, '/invoices'), { key: fx.leak_sk }), 401, 'API_KEY_LEAKED');
+});
+
+test('secret scanning: the route is POST only', async () => {
+  const res = await fetch(BASE + SCANNING);
+  assert.equal(res.status, 404);
+});

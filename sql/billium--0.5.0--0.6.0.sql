@@ -1,0 +1,262 @@
+\echo Use "ALTER EXTENSION billium UPDATE TO '0.6.0'" to load this file. \quit
+
+/*
+ * billium 0.5.0 -> 0.6.0.
+ */
+
+-- ---------------------------------------------------------------------------------------------
+-- Secrets (issue 12, item 2): billium.jwt_secret is a server-level setting; credentials and the
+-- secret must never sit in a catalog every role can read.  The operator's check:
+-- ---------------------------------------------------------------------------------------------
+CREATE FUNCTION @extschema@.billium_check_secret_settings()
+RETURNS TABLE (catalog text, object text, setting text, remedy text)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	WITH secret(name) AS (VALUES ('billium.jwt_secret'), ('billium.api_key'), ('billium.session')),
+	stored AS (
+		SELECT 'pg_db_role_setting'::text AS catalog,
+			   CASE WHEN s.setrole OPERATOR(pg_catalog.=) 0 AND s.setdatabase OPERATOR(pg_catalog.=) 0 THEN 'every role in every database'
+					WHEN s.setrole OPERATOR(pg_catalog.=) 0 THEN pg_catalog.format('database %I', d.datname)
+					WHEN s.setdatabase OPERATOR(pg_catalog.=) 0 THEN pg_catalog.format('role %I', r.rolname)
+					ELSE pg_catalog.format('role %I in database %I', r.rolname, d.datname) END AS object,
+			   pg_catalog.lower(pg_catalog.split_part(c.entry, '=', 1)) AS setting,
+			   CASE WHEN s.setrole OPERATOR(pg_catalog.=) 0 AND s.setdatabase OPERATOR(pg_catalog.=) 0 THEN 'ALTER ROLE ALL RESET '
+					WHEN s.setrole OPERATOR(pg_catalog.=) 0 THEN pg_catalog.format('ALTER DATABASE %I RESET ', d.datname)
+					WHEN s.setdatabase OPERATOR(pg_catalog.=) 0 THEN pg_catalog.format('ALTER ROLE %I RESET ', r.rolname)
+					ELSE pg_catalog.format('ALTER ROLE %I IN DATABASE %I RESET ', r.rolname, d.datname) END AS statement
+		FROM pg_catalog.pg_db_role_setting s
+		CROSS JOIN LATERAL pg_catalog.unnest(s.setconfig) AS c(entry)
+		LEFT JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) s.setrole
+		LEFT JOIN pg_catalog.pg_database d ON d.oid OPERATOR(pg_catalog.=) s.setdatabase
+		UNION ALL
+		SELECT 'pg_proc.proconfig', pg_catalog.format('function %s', p.oid::pg_catalog.regprocedure),
+			   pg_catalog.lower(pg_catalog.split_part(c.entry, '=', 1)),
+			   pg_catalog.format('ALTER %s %s RESET ', CASE p.prokind WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END,
+								 p.oid::pg_catalog.regprocedure)
+		FROM pg_catalog.pg_proc p
+		CROSS JOIN LATERAL pg_catalog.unnest(p.proconfig) AS c(entry)
+		WHERE p.proconfig IS NOT NULL
+	)
+	SELECT st.catalog, st.object, st.setting,
+		   CASE WHEN st.setting OPERATOR(pg_catalog.=) 'billium.jwt_secret'
+				-- A server-level setting cannot be RESET per role or database either.
+				THEN 'SELECT billium.billium_remove_secret_settings(); then change billium.jwt_secret: every role could read it'
+				ELSE st.statement OPERATOR(pg_catalog.||) st.setting
+					 OPERATOR(pg_catalog.||) '; then revoke the key or end the session: every role could read it' END
+	FROM stored st
+	WHERE st.setting OPERATOR(pg_catalog.=) ANY (SELECT name FROM secret)
+	ORDER BY 1, 2, 3
+$$;
+COMMENT ON FUNCTION @extschema@.billium_check_secret_settings() IS
+	'Where a billium secret (billium.jwt_secret) or credential (billium.api_key, billium.session) is stored in a catalog every role can read (pg_db_role_setting, pg_proc.proconfig), never the value: each row names the object and the statement that removes it. Superusers only.';
+REVOKE ALL ON FUNCTION @extschema@.billium_check_secret_settings() FROM PUBLIC;
+
+-- Removes what the check lists (a server-level setting stored per role or database cannot be
+-- removed with ALTER ... RESET once billium is preloaded).  Superusers only, as catalog writes are.
+CREATE FUNCTION @extschema@.billium_remove_secret_settings()
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	secrets text[] := ARRAY['billium.jwt_secret', 'billium.api_key', 'billium.session'];
+	removed bigint;
+BEGIN
+	IF NOT pg_catalog.has_function_privilege('@extschema@.billium_check_secret_settings()', 'EXECUTE')
+	   OR NOT (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER) THEN
+		RAISE EXCEPTION 'permission denied to remove stored settings' USING ERRCODE = '42501',
+			DETAIL = 'Only superusers may call billium_remove_secret_settings.';
+	END IF;
+	SELECT pg_catalog.count(*) INTO removed FROM @extschema@.billium_check_secret_settings();
+	UPDATE pg_catalog.pg_db_role_setting s
+	   SET setconfig = ARRAY(SELECT c.entry FROM pg_catalog.unnest(s.setconfig) AS c(entry)
+							 WHERE pg_catalog.lower(pg_catalog.split_part(c.entry, '=', 1)) OPERATOR(pg_catalog.<>) ALL (secrets))
+	 WHERE EXISTS (SELECT FROM pg_catalog.unnest(s.setconfig) AS c(entry)
+				   WHERE pg_catalog.lower(pg_catalog.split_part(c.entry, '=', 1)) OPERATOR(pg_catalog.=) ANY (secrets));
+	DELETE FROM pg_catalog.pg_db_role_setting s WHERE pg_catalog.cardinality(s.setconfig) OPERATOR(pg_catalog.=) 0;
+	UPDATE pg_catalog.pg_proc p
+	   SET proconfig = NULLIF(ARRAY(SELECT c.entry FROM pg_catalog.unnest(p.proconfig) AS c(entry)
+									WHERE pg_catalog.lower(pg_catalog.split_part(c.entry, '=', 1)) OPERATOR(pg_catalog.<>) ALL (secrets)),
+							  '{}'::text[])
+	 WHERE p.proconfig IS NOT NULL
+	   AND EXISTS (SELECT FROM pg_catalog.unnest(p.proconfig) AS c(entry)
+				   WHERE pg_catalog.lower(pg_catalog.split_part(c.entry, '=', 1)) OPERATOR(pg_catalog.=) ANY (secrets));
+	RETURN removed;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.billium_remove_secret_settings() IS
+	'Removes every entry billium_check_secret_settings() lists and returns how many; the settings around them stay. Superusers only. The secret or key was readable: change or revoke it too.';
+REVOKE ALL ON FUNCTION @extschema@.billium_remove_secret_settings() FROM PUBLIC;
+
+-- The check once now, so an upgrade tells the operator.
+DO $$
+DECLARE
+	found bigint;
+BEGIN
+	SELECT pg_catalog.count(*) INTO found FROM @extschema@.billium_check_secret_settings();
+	IF found OPERATOR(pg_catalog.>) 0 THEN
+		RAISE WARNING 'a billium secret or credential is stored in a catalog every role can read (% entries)', found
+			USING DETAIL = 'Settings stored per role, per database or per function are readable by every role in pg_db_role_setting, pg_roles.rolconfig and pg_proc.proconfig.',
+				  HINT = 'SELECT * FROM billium.billium_check_secret_settings() lists them; billium.billium_remove_secret_settings() removes them. Then change the secret and revoke the keys.';
+	END IF;
+END
+$$;
+
+
+------------------------------------------------------------------------------------------------
+-- Leaked keys (issue 17).  A secret scanner (GitHub's secret scanning partner program, through
+-- the reference gateway) reports tokens it found in public; billium_report_leaked_keys checks
+-- each one's checksum offline, looks up only the well-formed ones, and revokes a leaked sk key
+-- at once, recording when and where it was found on the key and in the audit trail (never the
+-- token).  A pk key is public by design: its sighting is audited, nothing is revoked.  Only
+-- billium_scanner may call it, and billium_scanner holds nothing else.
+------------------------------------------------------------------------------------------------
+
+-- Cluster-wide, like billium_api: created when missing, outlives the extension.
+DO $$
+BEGIN
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'billium_scanner') THEN
+		CREATE ROLE billium_scanner NOLOGIN;
+	END IF;
+END
+$$;
+
+-- Set together with revoked_at when a report revokes the key (and only then): verification
+-- answers API_KEY_LEAKED instead of API_KEY_REVOKED for it.
+ALTER TABLE @extschema@.api_keys
+	ADD COLUMN leaked_at timestamptz,
+	ADD COLUMN leak_source_url text;
+COMMENT ON COLUMN @extschema@.api_keys.leaked_at IS
+	'when a secret scanner reported the key leaked and it was revoked for it (billium_report_leaked_keys)';
+COMMENT ON COLUMN @extschema@.api_keys.leak_source_url IS
+	'where the scanner found the key (the URL it reported)';
+GRANT SELECT (leaked_at, leak_source_url) ON @extschema@.api_keys TO billium_api;
+
+-- The audit trail shows a leak's when and where on the key (the leak row and every later one).
+CREATE OR REPLACE FUNCTION @extschema@.billium_audit_key(k @extschema@.api_keys) RETURNS jsonb
+	LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+	SELECT pg_catalog.jsonb_build_object(
+		'id', k.id, 'key_type', k.key_type, 'name', k.name, 'hint', k.hint,
+		'permissions', @extschema@.billium_permset_names(k.permissions),
+		'created_by', k.created_by, 'created_by_key', k.created_by_key,
+		'expires_at', k.expires_at, 'revoked_at', k.revoked_at)
+		OPERATOR(pg_catalog.||)
+		CASE WHEN k.leaked_at IS NULL THEN '{}'::jsonb
+			 ELSE pg_catalog.jsonb_build_object('leaked_at', k.leaked_at,
+												'leak_source_url', k.leak_source_url) END
+$$;
+
+-- Keys: a revoke for a leak is 'api_keys.leak'; the rest as before.
+CREATE OR REPLACE FUNCTION @extschema@.billium_api_keys_audit() RETURNS trigger
+	LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	IF TG_OP = 'INSERT' THEN
+		PERFORM @extschema@.billium_audit(NEW.merchant_id, 'api_key', 'api_keys.create', NULL,
+										  @extschema@.billium_audit_key(NEW));
+	ELSIF @extschema@.billium_audit_key(NEW) IS DISTINCT FROM @extschema@.billium_audit_key(OLD) THEN
+		PERFORM @extschema@.billium_audit(NEW.merchant_id, 'api_key',
+			CASE WHEN NEW.leaked_at IS DISTINCT FROM OLD.leaked_at THEN 'api_keys.leak'
+				 WHEN NEW.revoked_at IS DISTINCT FROM OLD.revoked_at THEN 'api_keys.revoke'
+				 WHEN NEW.expires_at IS DISTINCT FROM OLD.expires_at THEN 'api_keys.roll'
+				 ELSE 'api_keys.update' END,
+			@extschema@.billium_audit_key(OLD), @extschema@.billium_audit_key(NEW));
+	END IF;
+	RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.billium_api_keys_audit() IS
+	'trigger: audit a key''s create, edit, roll, revoke and leak (never its hash)';
+
+-- Revoke a key's descendants (the keys it minted, at any depth: created_by_key), each update
+-- audited by the trigger as a revoke.  Internal, without a gate: callers authorize first.  Each
+-- pass runs on a fresh snapshot, so a child committed while a pass waited on a row is found by
+-- the next; done when a pass revokes nothing.  The path stops a cycle a hand-written row could
+-- make.
+-- NOTE (issue 12, decision 2): billium_revoke_api_key gains the same cascade on branch wip-s1;
+-- once both are on main, it and this should be one path (the revoke calling this function).
+CREATE FUNCTION @extschema@.billium_revoke_key_descendants(key_id uuid) RETURNS bigint
+	LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	revoked bigint;
+	total bigint := 0;
+BEGIN
+	LOOP
+		WITH RECURSIVE tree (id, path) AS (
+			SELECT k.id, ARRAY[k.id] FROM @extschema@.api_keys k
+			WHERE k.id OPERATOR(pg_catalog.=) billium_revoke_key_descendants.key_id
+			UNION ALL
+			SELECT c.id, t.path OPERATOR(pg_catalog.||) c.id
+			FROM tree t JOIN @extschema@.api_keys c ON c.created_by_key OPERATOR(pg_catalog.=) t.id
+			WHERE NOT c.id OPERATOR(pg_catalog.=) ANY (t.path))
+		UPDATE @extschema@.api_keys k SET revoked_at = pg_catalog.now()
+		WHERE k.id IN (SELECT t.id FROM tree t WHERE t.id OPERATOR(pg_catalog.<>) billium_revoke_key_descendants.key_id)
+		  AND k.revoked_at IS NULL;
+		GET DIAGNOSTICS revoked = ROW_COUNT;
+		total := total OPERATOR(pg_catalog.+) revoked;
+		EXIT WHEN revoked OPERATOR(pg_catalog.=) 0;
+	END LOOP;
+	RETURN total;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.billium_revoke_key_descendants(uuid) IS
+	'internal: revoke every key the key minted, at any depth (each audited); returns how many';
+REVOKE ALL ON FUNCTION @extschema@.billium_revoke_key_descendants(uuid) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.billium_report_leaked_keys(tokens text[], source_url text)
+	RETURNS TABLE (token text, label text)
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	candidate text;
+	k @extschema@.api_keys;
+BEGIN
+	IF pg_catalog.length(source_url) OPERATOR(pg_catalog.>) 2048 THEN
+		RAISE EXCEPTION 'source URL is longer than 2048 characters' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	-- The reported keys are locked in one order (their hashes') before any is revoked, so that two
+	-- reports naming the same keys in different orders wait for each other instead of deadlocking.
+	PERFORM FROM @extschema@.api_keys a
+	WHERE a.key_hash OPERATOR(pg_catalog.=) ANY (
+		SELECT pg_catalog.sha256(pg_catalog.convert_to(u.t, 'UTF8')) FROM pg_catalog.unnest(tokens) AS u(t)
+		WHERE @extschema@.billium_key_is_well_formed(u.t))
+	ORDER BY a.key_hash FOR UPDATE;
+	FOR candidate IN SELECT u.t FROM pg_catalog.unnest(tokens) WITH ORDINALITY AS u(t, n) ORDER BY u.n LOOP
+		token := candidate;
+		label := 'false_positive';
+		-- Format and checksum first, in C and without a table: noise is never looked up.
+		IF candidate IS NOT NULL AND @extschema@.billium_key_is_well_formed(candidate) THEN
+			-- Locked: a concurrent report of the same key waits, then finds it revoked.
+			SELECT * INTO k FROM @extschema@.api_keys a
+			WHERE a.key_hash OPERATOR(pg_catalog.=) pg_catalog.sha256(pg_catalog.convert_to(candidate, 'UTF8'))
+			FOR UPDATE;
+			IF FOUND AND k.key_type OPERATOR(pg_catalog.=) 'sk' AND k.revoked_at IS NULL THEN
+				-- Live or expired: revoked now, with the keys it minted, as a revoke does (the
+				-- statement trigger invalidates every backend's cached records at commit).
+				UPDATE @extschema@.api_keys a
+				SET revoked_at = pg_catalog.now(), leaked_at = pg_catalog.now(),
+					leak_source_url = billium_report_leaked_keys.source_url
+				WHERE a.id OPERATOR(pg_catalog.=) k.id;
+				PERFORM @extschema@.billium_revoke_key_descendants(k.id);
+				label := 'true_positive';
+			ELSIF FOUND THEN
+				-- A pk key (public by design) or a key already revoked: the sighting is recorded,
+				-- the key row is left as it is.
+				PERFORM @extschema@.billium_audit(k.merchant_id, 'api_key', 'api_keys.leak_sighting', NULL,
+					pg_catalog.jsonb_build_object('id', k.id, 'key_type', k.key_type, 'hint', k.hint,
+												  'revoked', k.revoked_at IS NOT NULL,
+												  'found_at', pg_catalog.now(),
+												  'source_url', billium_report_leaked_keys.source_url));
+				IF k.key_type OPERATOR(pg_catalog.=) 'sk' THEN
+					label := 'true_positive';
+				END IF;
+			END IF;
+		END IF;
+		RETURN NEXT;
+	END LOOP;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.billium_report_leaked_keys(text[], text) IS
+	'a secret scanner''s report: per token, true_positive (an sk key of ours, now revoked with the keys it minted) or false_positive (malformed, bad checksum, unknown, or a pk key); audited with source_url, never the token (billium_scanner only)';
+
+REVOKE ALL ON FUNCTION @extschema@.billium_report_leaked_keys(text[], text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.billium_report_leaked_keys(text[], text) TO billium_scanner;
