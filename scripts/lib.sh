@@ -142,6 +142,11 @@ billium_build_install() {
         (cd "$BILLIUM_ROOT" && make -s --no-print-directory PG_CONFIG="$PG_CONFIG" clean)
         echo "$PG_CONFIG $("$PG_CONFIG" --version)" >"$stamp"
     fi
+    # A PostgreSQL built by scripts/pg-build.sh is ours alone: clear the scripts another checkout
+    # installed there, so that only this checkout's versions are available.
+    if [[ -n ${BILLIUM_PG:-} && ${BILLIUM_PG} != 15 ]]; then
+        rm -f "$("$PG_CONFIG" --sharedir)"/extension/billium--*.sql
+    fi
     # PG_CONFIG on the command line so the Makefile uses ours whatever it defaults to.
     (cd "$BILLIUM_ROOT" && make -s --no-print-directory PG_CONFIG="$PG_CONFIG" &&
         make -s --no-print-directory PG_CONFIG="$PG_CONFIG" install)
