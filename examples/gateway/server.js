@@ -55,7 +55,8 @@ class Reply extends Error {
   }
 }
 
-const INVOICE = 'id, merchant_id, amount, currency, status, description, created_at';
+const INVOICE = 'id, merchant_id, product_id, amount, currency, status, description, created_at';
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const PRODUCT = 'id, merchant_id, name, price, currency, created_at';
 const WEBHOOK = 'id, merchant_id, url, events, created_at';
 
@@ -79,16 +80,22 @@ const routes = [
     list(db, `SELECT ${INVOICE} FROM billium.invoices WHERE merchant_id = $1 ORDER BY created_at, id LIMIT 100`, [m])],
   ['POST', /^\/invoices$/, 'invoices.create', 201, async (db, m, _, body) => {
     const b = body();
-    if (!Number.isSafeInteger(b.amount) || b.amount < 0)
+    // With a product the database fills in its price and currency (and a pk key must name one:
+    // a browser never chooses the price).
+    if (b.product_id !== undefined && (typeof b.product_id !== 'string' || !UUID.test(b.product_id)))
+      throw new Reply(400, 'INVALID_REQUEST', 'product_id must be a uuid');
+    if (b.amount !== undefined && (!Number.isSafeInteger(b.amount) || b.amount < 0))
       throw new Reply(400, 'INVALID_REQUEST', 'amount must be a non-negative integer (minor units)');
+    if (b.amount === undefined && b.product_id === undefined)
+      throw new Reply(400, 'INVALID_REQUEST', 'give a product_id or an amount');
     if (b.currency !== undefined && !/^[a-z]{3}$/.test(b.currency))
       throw new Reply(400, 'INVALID_REQUEST', 'currency must be three lowercase letters');
     if (b.description !== undefined && typeof b.description !== 'string')
       throw new Reply(400, 'INVALID_REQUEST', 'description must be a string');
-    // created_by_key / created_by_user are filled by the database from the principal.
-    return one(db, `INSERT INTO billium.invoices (merchant_id, amount, currency, description)
-      VALUES ($1, $2, coalesce($3, 'usd'), coalesce($4, '')) RETURNING ${INVOICE}`,
-    [m, b.amount, b.currency ?? null, b.description ?? null], 'invoice');
+    // id, status, created_at and the creator are the server's: never sent.
+    return one(db, `INSERT INTO billium.invoices (merchant_id, product_id, amount, currency, description)
+      VALUES ($1, $2, $3, $4, coalesce($5, '')) RETURNING ${INVOICE}`,
+    [m, b.product_id ?? null, b.amount ?? null, b.currency ?? null, b.description ?? null], 'invoice');
   }],
   ['GET', /^\/invoices\/([^/]+)$/, 'invoices.retrieve', 200, (db, m, [id]) =>
     one(db, `SELECT ${INVOICE} FROM billium.invoices WHERE merchant_id = $1 AND id = $2`, [m, id], 'invoice')],
@@ -133,6 +140,10 @@ function mapError(err) {
       headers['retry-after'] = String(Math.max(1, Math.ceil(envelope.retry_after_ms / 1000)));
     return [envelope.status, err.detail, headers]; // billium's envelope, byte for byte
   }
+  // A server-owned column or a price a pk key may not choose (billium's triggers), or a row the
+  // policies refuse: the caller's own request, refused.
+  if (err.code === '42501')
+    return [403, JSON.stringify({ status: 403, code: 'PERMISSION_DENIED', message: err.message }), {}];
   if (err.code === '22P02' || err.code === '22023')
     return [400, JSON.stringify({ status: 400, code: 'INVALID_INPUT', message: err.message }), {}];
   if (/^2[23]/.test(err.code || ''))

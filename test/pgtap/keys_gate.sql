@@ -178,16 +178,19 @@ SET LOCAL ROLE tap_app;
 
 ------------------------------------------------------------------------------------------------
 -- (a) Each of the 34 permissions, alone on an sk key made by the OWNER, opens exactly the
--- actions of billium.actions that name it.
+-- actions of billium.actions that name it.  The keys are written by the billium_test_key
+-- fixture: since 0.6.0 billium_create_api_key refuses a grant like {invoice:edit} that writes
+-- in a domain without its view (test/pgtap/grant_shape.sql), and the gate still answers such
+-- keys from before 0.6.0.
 ------------------------------------------------------------------------------------------------
 
 SELECT is((billium_act_as('b0000000-0000-0000-0000-000000000001')).user_id,
 	'b0000000-0000-0000-0000-000000000001'::uuid, 'act as the OWNER of merchant one');
 CREATE TEMP TABLE single_keys AS
-SELECT p.name AS permission, p."bit", k.id, k.api_key
+SELECT p.name AS permission, p."bit", k.api_key
 FROM billium.permissions p,
-	 LATERAL billium_create_api_key('a0000000-0000-0000-0000-000000000001', 'sk',
-									billium_permset_from_names(ARRAY[p.name]), 'only ' || p.name) k;
+	 LATERAL billium_test_key('a0000000-0000-0000-0000-000000000001', 'sk',
+							  billium_permset_from_names(ARRAY[p.name])) AS k(api_key);
 SELECT is((SELECT count(*) FROM single_keys WHERE api_key ~ '^sk_[0-9A-Za-z]{96}$'), 34::bigint,
 	'the OWNER made 34 single-permission sk keys, each sk_ and 96 base62 characters');
 SELECT is_empty($$

@@ -23,15 +23,16 @@ CREATE ROLE regress_priv_plain;
 CREATE ROLE regress_priv_api;
 GRANT billium_api TO regress_priv_api;
 
--- The extension's functions and relations, by pg_depend.
+-- The extension's functions and relations, by pg_depend; with those of the test-only
+-- billium_test (its fixtures are SECURITY DEFINER too, and test databases grant them).
 CREATE TEMP VIEW ext_procs AS
 	SELECT p.* FROM pg_proc p
 	JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
-	JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'billium';
+	JOIN pg_extension e ON e.oid = d.refobjid AND e.extname IN ('billium', 'billium_test');
 CREATE TEMP VIEW ext_rels AS
 	SELECT c.* FROM pg_class c
 	JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e'
-	JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'billium';
+	JOIN pg_extension e ON e.oid = d.refobjid AND e.extname IN ('billium', 'billium_test');
 GRANT SELECT ON ext_procs, ext_rels TO PUBLIC;
 
 ------------------------------------------------------------------------------------------------
@@ -88,6 +89,7 @@ INSERT INTO public_allowed VALUES
 	('billium.billium_permset_names(billium.billium_permset)'),
 	('billium.billium_permset_from_names(text[])'),
 	('billium.billium_permset_from_bigint(bigint)'),
+	('billium.billium_permset_missing_views(billium.billium_permset)'),
 	('billium.billium_role_cap(text)'),
 	('billium.billium_key_type_cap(text)'),
 	('billium.billium_permission_catalog()'),
@@ -163,14 +165,14 @@ SELECT is(ARRAY(SELECT format('%s.%s to %s', c.relname, a.attname, r.rolname)
 -- Row-level security on every table.
 ------------------------------------------------------------------------------------------------
 SELECT is(ARRAY(SELECT relname::text FROM ext_rels
-				WHERE relkind IN ('r', 'p') AND relname <> 'actions' AND NOT (relrowsecurity AND relforcerowsecurity)
+				WHERE relkind IN ('r', 'p') AND relname NOT IN ('actions', 'policy_rules') AND NOT (relrowsecurity AND relforcerowsecurity)
 				ORDER BY 1),
-		  '{}'::text[], 'every table of the extension but billium.actions has row-level security enabled and forced');
+		  '{}'::text[], 'every table of the extension but the public catalogs billium.actions and billium.policy_rules has row-level security enabled and forced');
 SELECT is(ARRAY(SELECT format('%s: %s', c.relname, p.privilege_type)
 				FROM ext_rels c, LATERAL (SELECT a.privilege_type FROM aclexplode(c.relacl) AS a WHERE a.grantee = 0) AS p
-				WHERE c.relname NOT IN ('permissions', 'roles', 'key_types', 'errors', 'actions') OR p.privilege_type <> 'SELECT'
+				WHERE c.relname NOT IN ('permissions', 'roles', 'key_types', 'errors', 'actions', 'policy_rules') OR p.privilege_type <> 'SELECT'
 				ORDER BY 1),
-		  '{}'::text[], 'PUBLIC holds only SELECT, and only on the catalog views and billium.actions');
+		  '{}'::text[], 'PUBLIC holds only SELECT, and only on the catalog views, billium.actions and billium.policy_rules');
 
 SELECT * FROM finish();
 ROLLBACK;

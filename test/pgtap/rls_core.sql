@@ -81,7 +81,7 @@ SET LOCAL ROLE tap_rls_app;
 SET LOCAL search_path = public, billium;
 
 ------------------------------------------------------------------------------------------------
--- The policies, and RLS enabled and forced on every table but the action catalog.
+-- The policies, and RLS enabled and forced on every table but the catalogs of actions and policy rules.
 ------------------------------------------------------------------------------------------------
 
 SELECT policies_are('billium', 'merchants', ARRAY['merchants_view', 'merchants_edit', 'merchants_delete'],
@@ -91,7 +91,8 @@ SELECT policies_are('billium', 'team_members',
 	ARRAY['team_members_view', 'team_members_invite', 'team_members_manage_roles', 'team_members_remove'],
 	'team_members: view, invite, manage_roles, remove');
 SELECT policies_are('billium', 'api_keys', ARRAY['api_keys_view'], 'api_keys: a SELECT policy only');
-SELECT policies_are('billium', 'audit_log', ARRAY['audit_log_view'], 'audit_log: a SELECT policy only (append-only)');
+SELECT policies_are('billium', 'audit_log', ARRAY['audit_log_view', 'audit_log_view_team'],
+	'audit_log: SELECT policies only (append-only): key events, and team and security events');
 SELECT policy_cmd_is('billium', t, p, c, format('policy %s applies to %s', p, c))
 FROM (VALUES (1, 'merchants', 'merchants_view', 'select'), (2, 'merchants', 'merchants_edit', 'update'),
 			 (3, 'merchants', 'merchants_delete', 'delete'), (4, 'users', 'users_view', 'select'),
@@ -101,9 +102,9 @@ FROM (VALUES (1, 'merchants', 'merchants_view', 'select'), (2, 'merchants', 'mer
 ORDER BY o;
 SELECT is_empty($$
 	SELECT relname FROM pg_class
-	WHERE relnamespace = 'billium'::regnamespace AND relkind IN ('r', 'p') AND relname <> 'actions'
+	WHERE relnamespace = 'billium'::regnamespace AND relkind IN ('r', 'p') AND relname NOT IN ('actions', 'policy_rules')
 	  AND NOT (relrowsecurity AND relforcerowsecurity)$$,
-	'every table of schema billium but the action catalog has row-level security enabled and forced');
+	'every table of schema billium but the catalogs of actions and policy rules has row-level security enabled and forced');
 
 ------------------------------------------------------------------------------------------------
 -- Caps typed from the spec (the permissions this file needs), principals, keys.
@@ -135,15 +136,18 @@ INSERT INTO people VALUES
 
 SELECT is((billium_act_as('b0000000-0000-0000-0000-000000000001')).user_id,
 	'b0000000-0000-0000-0000-000000000001'::uuid, 'act as the OWNER of A to mint the keys');
+-- Written by the billium_test_key fixture: a key with one edit or delete permission (or every
+-- permission but one view) lacks a domain's view, which billium_create_api_key refuses since
+-- 0.6.0 (test/pgtap/grant_shape.sql); these stand for such keys from before it.
 CREATE TEMP TABLE keys AS
-SELECT p.permission, w.mode, k.id, k.api_key
+SELECT p.permission, w.mode, NULL::uuid AS id, k.api_key
 FROM (VALUES ('merchant:view'), ('merchant:edit'), ('merchant:delete'), ('team:view'), ('team:invite'),
 			 ('team:manage_roles'), ('team:remove'), ('api_key:view')) AS p(permission)
 CROSS JOIN (VALUES ('with'), ('without')) AS w(mode),
-LATERAL billium_create_api_key('a0000000-0000-0000-0000-000000000001', 'sk',
+LATERAL billium_test_key('a0000000-0000-0000-0000-000000000001', 'sk',
 	CASE w.mode WHEN 'with' THEN billium_permset_from_names(ARRAY[p.permission])
-		 ELSE billium_permset_from_names(ARRAY['*']) - billium_permset_from_names(ARRAY[p.permission]) END,
-	w.mode || ' ' || p.permission) k;
+		 ELSE billium_permset_from_names(ARRAY['*']) - billium_permset_from_names(ARRAY[p.permission]) END) AS k(api_key);
+UPDATE keys SET id = (billium_key_verify(api_key)).key_id;
 -- Keys for the team writes: the guard wants the caller to hold the cap of the role it grants,
 -- so these hold the VIEWER cap besides the one team permission.
 INSERT INTO keys

@@ -5,7 +5,8 @@
 # TAP lines (`ok - ...` / `not ok - ...`) and exits non-zero when anything failed.
 #
 #   1. node and npm (installed with apt-get when missing, as root), `npm ci` in examples/gateway
-#   2. a scratch database: CREATE EXTENSION billium, updated to the newest version installed;
+#   2. a scratch database: CREATE EXTENSION billium, updated to the newest version installed, and
+#      the test-only billium_test (the fixtures);
 #      an ordinary login role granted billium_api; the HS256 secret is the server's own
 #   3. fixtures as the superuser: merchants (one plain, one enforcing 2FA, one with a low rate
 #      limit of its own), owner, member and viewer users, keys minted with billium_act_as and
@@ -60,6 +61,7 @@ ok "npm ci in examples/gateway installs the locked pg package"
 createdb "$DB" 2>"$WORK/err" || bail "create the scratch database"
 q -d "$DB" -c 'CREATE EXTENSION billium' 2>"$WORK/err" || bail "CREATE EXTENSION billium"
 gateway_update_extension "$DB" 2>"$WORK/err" || bail "ALTER EXTENSION billium UPDATE to the newest version"
+q -d "$DB" -c 'CREATE EXTENSION billium_test' 2>"$WORK/err" || bail "CREATE EXTENSION billium_test (the fixtures)"
 VERSION=$(q -d "$DB" -c "SELECT extversion FROM pg_extension WHERE extname = 'billium'")
 ok "billium $VERSION in a scratch database"
 
