@@ -3,7 +3,7 @@ EXTENSION = billium
 MODULE_big = billium
 OBJS = src/billium.o src/catalog.o src/catalog_sql.o src/parse_permset.o src/permset.o \
        src/roles.o src/parse_key.o src/errors.o src/lookup.o src/keys.o src/principal.o src/gate.o src/cache.o \
-       src/parse_jwt.o src/jwt_signature.o src/session.o src/secrets.o src/ratelimit.o src/json_input.o
+       src/parse_jwt.o src/jwt_signature.o src/session.o src/secrets.o src/ratelimit.o src/json_input.o src/request.o
 
 # The current version's install script is built from the topic files of sql/, each object written
 # once, in dependency order (as pgvector builds vector--X.Y.Z.sql from sql/vector.sql).  The
@@ -54,7 +54,7 @@ override CFLAGS += -Wall -Wextra
 # run, and a deployment's own pgTAP suites may too (CREATE EXTENSION billium_test).
 FIXTURES = test/billium_test.control test/billium_test--1.0.sql
 
-.PHONY: test test-all-versions demo bench format valgrind install-fixtures uninstall-fixtures
+.PHONY: test test-all-versions demo bench format valgrind install-fixtures uninstall-fixtures fuzz-model
 install-fixtures:
 	$(MKDIR_P) '$(DESTDIR)$(datadir)/extension'
 	$(INSTALL_DATA) $(FIXTURES) '$(DESTDIR)$(datadir)/extension/'
@@ -70,6 +70,11 @@ test:
 # Every supported version this machine can get, one after the other (scripts/test-all-versions.sh).
 test-all-versions:
 	bash scripts/test-all-versions.sh
+
+# The model-based check for longer (default 10 minutes, seed from the clock) on its own throwaway
+# cluster: MODEL_SECONDS, MODEL_SEED, MODEL_MAX_COMMANDS, BILLIUM_MODEL_KNOWN (docs/testing.md).
+fuzz-model:
+	bash scripts/fuzz-model.sh
 
 # Every suite with the server under valgrind (scripts/valgrind.sh); far slower than `make test`.
 valgrind:

@@ -19,19 +19,23 @@ CREATE TABLE @extschema@.audit_log (
 	user_id uuid,				-- the dashboard user, or the key's creator
 	key_id uuid,				-- the key, when the principal is one
 	before jsonb,
-	after jsonb
+	after jsonb,
+	request_id text				-- billium.request_id: the HTTP request (x-request-id), or null
 );
 CREATE INDEX audit_log_merchant_id ON @extschema@.audit_log (merchant_id, id);
 COMMENT ON TABLE @extschema@.audit_log IS
 	'append-only: every change to keys, team membership, roles, grants, ownership and security flags';
+COMMENT ON COLUMN @extschema@.audit_log.request_id IS
+	'the billium.request_id of the transaction that wrote the row (the gateway''s x-request-id), or null';
 
 CREATE FUNCTION @extschema@.billium_audit(merchant_id uuid, category text, action text,
 		before jsonb, after jsonb) RETURNS void
 	LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 	INSERT INTO @extschema@.audit_log (merchant_id, category, action, principal_kind, user_id, key_id,
-									   before, after)
+									   before, after, request_id)
 	SELECT billium_audit.merchant_id, billium_audit.category, billium_audit.action, p.kind,
-		   p.user_id, p.key_id, billium_audit.before, billium_audit.after
+		   p.user_id, p.key_id, billium_audit.before, billium_audit.after,
+		   NULLIF(pg_catalog.current_setting('billium.request_id', true), '')
 	FROM (SELECT (@extschema@.billium_current_principal()).*) AS p
 	-- A restore (pg_dump's scripts SET row_security = off) reloads the tables with no principal:
 	-- their rows are not new changes, and the trail is restored as it was.

@@ -5,6 +5,8 @@
 -- outlive the extension.  billium_api is what application login roles are granted;
 -- billium_admin may act as any dashboard user (provisioning scripts, tests); billium_scanner may
 -- report leaked keys (billium_report_leaked_keys, in keys.sql) and do nothing else;
+-- billium_provisioner creates users and records their factors (the application's sign-up and
+-- settings pages: billium_provision_user, in team.sql) and does nothing else;
 -- billium_payments, the payment side, is the only role that marks invoices paid
 -- (billium_mark_invoice_paid, in tables.sql).
 ------------------------------------------------------------------------------------------------
@@ -22,6 +24,9 @@ BEGIN
 	END IF;
 	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'billium_payments') THEN
 		CREATE ROLE billium_payments NOLOGIN;
+	END IF;
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'billium_provisioner') THEN
+		CREATE ROLE billium_provisioner NOLOGIN;
 	END IF;
 END
 $$;
@@ -70,18 +75,26 @@ GRANT USAGE ON SCHEMA @extschema@ TO PUBLIC;
 GRANT SELECT ON @extschema@.permissions, @extschema@.roles, @extschema@.key_types TO PUBLIC;
 
 ------------------------------------------------------------------------------------------------
--- The API's actions: what each needs, and which a public key may reach.
+-- The API's actions: what each needs, and which a public key may reach.  An action's rule is one
+-- permission, or one team role: transferring ownership is the OWNER's alone (the spec), whatever
+-- permissions anyone else holds.  A key holds no role, so an action ruled by a role is a
+-- dashboard session's only.
 ------------------------------------------------------------------------------------------------
 
 CREATE TABLE @extschema@.actions (
 	name text PRIMARY KEY CHECK (name ~ '^[a-z_]+\.[a-z_]+$'),
-	permission text NOT NULL
-		CHECK (@extschema@.billium_permset_count(@extschema@.billium_permset_from_names(ARRAY[permission])) = 1),
+	permission text
+		CONSTRAINT actions_permission_check CHECK (permission IS NULL
+		OR @extschema@.billium_permset_count(@extschema@.billium_permset_from_names(ARRAY[permission])) = 1),
 	secret_only boolean NOT NULL DEFAULT true,
-	builtin boolean NOT NULL DEFAULT false
+	builtin boolean NOT NULL DEFAULT false,
+	role text CHECK (role IN ('OWNER', 'ADMIN', 'MEMBER', 'VIEWER')),
+	CONSTRAINT actions_one_rule CHECK ((permission IS NULL) <> (role IS NULL))
 );
 COMMENT ON TABLE @extschema@.actions IS
 	'API actions (resource.verb), the permission each requires, and whether a pk key may call it';
+COMMENT ON COLUMN @extschema@.actions.role IS
+	'when set (and permission null): only a team member with exactly this role may call the action, in a dashboard session';
 
 INSERT INTO @extschema@.actions (name, permission, secret_only, builtin) VALUES
 	('merchants.retrieve', 'merchant:view', true, true),
@@ -130,12 +143,14 @@ INSERT INTO @extschema@.actions (name, permission, secret_only, builtin) VALUES
 	('wallets.delete', 'wallet:delete', true, true),
 	('reports.list', 'report:view', true, true),
 	('reports.retrieve', 'report:view', true, true);
+INSERT INTO @extschema@.actions (name, permission, role, secret_only, builtin)
+VALUES ('team.transfer_ownership', NULL, 'OWNER', true, true);
 
 -- Each backend caches the catalog; any change to it tells every backend at commit.
 CREATE FUNCTION @extschema@.billium_invalidate_cache() RETURNS trigger
 	AS 'MODULE_PATHNAME' LANGUAGE C;
 COMMENT ON FUNCTION @extschema@.billium_invalidate_cache() IS
-	'statement trigger: tells every backend at commit that a table behind its caches changed';
+	'trigger: tells every backend at commit that a table behind its caches changed (per statement; per row in a subscriber''s apply worker)';
 CREATE TRIGGER actions_invalidate_cache
 	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON @extschema@.actions
 	FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.billium_invalidate_cache();

@@ -420,3 +420,8 @@ GRANT EXECUTE ON FUNCTION
 	@extschema@.billium_roll_api_key(uuid, interval),
 	@extschema@.billium_explain_key(uuid)
 TO billium_api;
+
+-- A gateway routing .../merchant/{m}/api-keys/{id} checks that the key is that merchant's before it
+-- changes it.  The function answers only for a key whose merchant the caller holds a permission
+-- on (else null), which the key management functions reveal already.
+GRANT EXECUTE ON FUNCTION @extschema@.billium_key_merchant(uuid) TO billium_api;

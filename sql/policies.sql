@@ -145,6 +145,17 @@ COMMENT ON FUNCTION @extschema@.billium_apply_policy_rules() IS
 
 SELECT @extschema@.billium_apply_policy_rules();
 
+-- Reports: the ids a caller may retrieve; each is a view of the schema (report:view).
+CREATE FUNCTION @extschema@.billium_report_catalog(OUT id text, OUT title text)
+	RETURNS SETOF record
+	LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+	VALUES ('invoice_totals', 'Invoices: count and sum of amounts per currency and status')
+$$;
+COMMENT ON FUNCTION @extschema@.billium_report_catalog() IS
+	'the reports the API serves (id, title); invoice_totals reads the reports view';
+REVOKE ALL ON FUNCTION @extschema@.billium_report_catalog() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.billium_report_catalog() TO billium_api;
+
 ------------------------------------------------------------------------------------------------
 -- The dashboard users, and the reports view.
 ------------------------------------------------------------------------------------------------

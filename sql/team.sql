@@ -156,15 +156,15 @@ DECLARE
 	caller @extschema@.billium_principal := @extschema@.billium_current_principal();
 	target @extschema@.team_members;
 BEGIN
-	IF caller.kind IS NULL THEN
-		PERFORM @extschema@.billium_deny('API_KEY_MISSING', 'team.transfer_ownership');
-	ELSIF caller.kind OPERATOR(pg_catalog.<>) 'user' THEN
-		PERFORM @extschema@.billium_deny('PERMISSION_DENIED', 'team.transfer_ownership',
-			jsonb_build_object('reason', 'only the OWNER, in a dashboard session, may transfer ownership'));
+	-- No principal, or a key (which holds no role): the gate refuses at once, naming the rule.
+	IF caller.kind IS DISTINCT FROM 'user' THEN
+		PERFORM @extschema@.billium_authorize('team.transfer_ownership', billium_transfer_ownership.merchant_id);
 	END IF;
-	-- Lock the team's rows, then ask: two transfers of one merchant take turns.
+	-- Lock the team's rows, then ask the gate (the catalog's rule: the OWNER role): two transfers
+	-- of one merchant take turns, and the second is judged on what the first committed.
 	PERFORM FROM @extschema@.team_members tm
 	WHERE tm.merchant_id OPERATOR(pg_catalog.=) billium_transfer_ownership.merchant_id FOR UPDATE;
+	PERFORM @extschema@.billium_authorize('team.transfer_ownership', billium_transfer_ownership.merchant_id);
 	IF NOT @extschema@.billium_is_owner(billium_transfer_ownership.merchant_id) THEN
 		PERFORM @extschema@.billium_deny('PERMISSION_DENIED', 'team.transfer_ownership',
 			jsonb_build_object('reason', 'only the OWNER, in a dashboard session, may transfer ownership'));
@@ -213,3 +213,56 @@ GRANT EXECUTE ON FUNCTION
 TO billium_api;
 -- billium_server_columns and billium_invoices_guard (tables.sql) run as the writer too.
 GRANT EXECUTE ON FUNCTION @extschema@.billium_caller_write(@extschema@.billium_principal) TO billium_api, billium_admin;
+
+-- Provisioning: the application's sign-up and account settings create users and record the
+-- factors they have enabled.  Not the API's (billium_api may not), not test fixtures: the role
+-- billium_provisioner is granted to the login the sign-up service uses, and nothing else.
+CREATE FUNCTION @extschema@.billium_provision_user(email text) RETURNS uuid
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	created uuid;
+BEGIN
+	IF email IS NULL OR pg_catalog.length(email) NOT BETWEEN 3 AND 320
+	   OR email OPERATOR(pg_catalog.!~) '^[^@\s]+@[^@\s]+$' THEN
+		RAISE EXCEPTION 'not an email address' USING ERRCODE = 'invalid_parameter_value',
+			DETAIL = 'An email address has one @ between non-empty parts, without spaces, in at most 320 characters.';
+	END IF;
+	INSERT INTO @extschema@.users AS u (email) VALUES (pg_catalog.lower(billium_provision_user.email))
+	ON CONFLICT DO NOTHING RETURNING u.id INTO created;
+	IF created IS NULL THEN
+		RAISE EXCEPTION 'a user with this email exists' USING ERRCODE = 'unique_violation';
+	END IF;
+	RETURN created;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.billium_provision_user(text) IS
+	'sign-up: create a dashboard user (email stored lower-case; an existing email is refused) and return its id (billium_provisioner)';
+
+-- A null argument leaves that factor as it is.
+CREATE FUNCTION @extschema@.billium_provision_user_factors(user_id uuid, tfa boolean DEFAULT NULL,
+		passkey boolean DEFAULT NULL, google_login boolean DEFAULT NULL,
+		github_login boolean DEFAULT NULL, email_verified boolean DEFAULT NULL)
+	RETURNS void
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	UPDATE @extschema@.users u
+	SET tfa_enabled = coalesce(tfa, u.tfa_enabled),
+		passkey_enabled = coalesce(passkey, u.passkey_enabled),
+		google_linked = coalesce(google_login, u.google_linked),
+		github_linked = coalesce(github_login, u.github_linked),
+		email_verified = coalesce(billium_provision_user_factors.email_verified, u.email_verified)
+	WHERE u.id OPERATOR(pg_catalog.=) billium_provision_user_factors.user_id;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'no such user' USING ERRCODE = 'no_data_found';
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.billium_provision_user_factors(uuid, boolean, boolean, boolean, boolean, boolean) IS
+	'account settings: record which factors a user has enabled (two-factor, passkey, Google, GitHub, verified email); null leaves one as it is (billium_provisioner)';
+
+REVOKE ALL ON FUNCTION @extschema@.billium_provision_user(text),
+	@extschema@.billium_provision_user_factors(uuid, boolean, boolean, boolean, boolean, boolean) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.billium_provision_user(text),
+	@extschema@.billium_provision_user_factors(uuid, boolean, boolean, boolean, boolean, boolean)
+TO billium_provisioner;
+GRANT USAGE ON SCHEMA @extschema@ TO billium_provisioner;

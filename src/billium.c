@@ -13,6 +13,7 @@
 #include "keys.h"
 #include "principal.h"
 #include "ratelimit.h"
+#include "request.h"
 
 PG_MODULE_MAGIC;
 
@@ -27,6 +28,7 @@ _PG_init(void)
 	keys_init();
 	key_cache_init();
 	ratelimit_init();
+	request_init();
 #if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("billium");
 #else

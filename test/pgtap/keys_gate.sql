@@ -9,7 +9,7 @@
 -- session, a roll with no grace refused from the next transaction) are in
 -- test/specs/key_revoke.spec.
 BEGIN;
-SELECT plan(217);
+SELECT plan(219);
 
 ------------------------------------------------------------------------------------------------
 -- Fixtures, as the superuser.  Two merchants; on merchant one an OWNER, an ADMIN, a MEMBER and
@@ -210,9 +210,12 @@ SELECT is(
 	format('an sk key holding only %s opens exactly its actions', p.name))
 FROM billium.permissions p ORDER BY p."bit";
 
-SELECT is((SELECT count(*) FROM single_gate), 34::bigint * 46, '34 keys tried against 46 actions');
+SELECT is((SELECT count(*) FROM single_gate), 34::bigint * 47, '34 keys tried against 47 actions');
 SELECT is((SELECT count(*) FROM single_gate WHERE outcome = 'allowed'), 46::bigint,
-	'46 (permission, action) pairs allowed: each action opened by exactly one permission');
+	'46 (permission, action) pairs allowed: each action ruled by a permission opened by exactly it');
+-- team.transfer_ownership is ruled by the OWNER role, which no key holds: refused to every key.
+SELECT is((SELECT array_agg(DISTINCT g.outcome) FROM single_gate g WHERE g.action = 'team.transfer_ownership'),
+	ARRAY['PERMISSION_DENIED'], 'the action ruled by a role is refused to every single-permission key');
 SELECT is_empty($$
 	SELECT g.permission, g.action, g.outcome, g.required
 	FROM single_gate g JOIN billium.actions a ON a.name = g.action

@@ -166,6 +166,24 @@ fi
 gateway_start "$DB" "$WORK/gateway.log" 2>"$WORK/err" || bail "the gateway starts"
 ok "the gateway listens on $GATEWAY_URL as $GATEWAY_ROLE"
 
+# The README's path from nothing to a first key: a user, a merchant and an sk key, then a call.
+if FIRST=$(PGDATABASE=$DB bash "$ROOT/examples/gateway/first-key.sh" "first-$$@gateway.test" "First Co" 2>"$WORK/err"); then
+    FIRST_M=$(sed -n 's/^merchant //p' <<<"$FIRST")
+    FIRST_KEY=$(sed -n 's/^key //p' <<<"$FIRST")
+    FIRST_STATUS=$(KEY=$FIRST_KEY node -e 'fetch(process.argv[1], { headers: { "x-api-key": process.env.KEY } })
+        .then((r) => console.log(r.status), () => console.log("no answer"))' \
+        "$GATEWAY_URL/api/v1/merchants/merchant/$FIRST_M/invoices" 2>&1 </dev/null) ||
+        FIRST_STATUS=failed
+    if [[ $FIRST_STATUS == 200 ]]; then
+        ok "first-key.sh: a new user, their merchant and an sk key that lists its invoices (200)"
+    else
+        not_ok "first-key.sh: the key lists its invoices (got $FIRST_STATUS)"
+    fi
+else
+    not_ok "first-key.sh makes a user, a merchant and a first key"
+    diag <"$WORK/err"
+fi
+
 # node's TAP: top-level results `ok N - name` become `ok - name` (the harness counts those);
 # subtests and YAML diagnostics are indented and shown as they are; `# pass`/`# fail` summaries too.
 rc=0
@@ -175,6 +193,11 @@ rc=0
         GATEWAY_SCANNING_OTHER_KEY=$WORK/other.pem \
         PGUSER=$GATEWAY_ROLE PGDATABASE=$DB \
         node --test --test-reporter=tap test/gateway.test.js) >"$WORK/node.tap" 2>&1 || rc=$?
+# The conformance suite: every action over HTTP (examples/gateway/test/conformance.test.js); its
+# superuser connection opens a merchant per action and reads the audit trail.
+(cd "$ROOT/examples/gateway" &&
+    GATEWAY_URL=$GATEWAY_URL GATEWAY_FIXTURES=$WORK/fixtures.json CONFORMANCE_PGUSER=$PGUSER \
+        PGDATABASE=$DB node --test --test-reporter=tap test/conformance.test.js) >>"$WORK/node.tap" 2>&1 || rc=$?
 # A passing test's YAML block (its duration) is dropped; a failing one's is kept.
 awk '
     /^TAP version|^1\.\.[0-9]|^# Subtest:/ { next }
@@ -195,7 +218,7 @@ elif ((NODE_PASSED == 0)); then
 fi
 if ((NODE_FAILED > 0)); then
     echo "# the gateway's own log, but for its request lines:"
-    grep -v '^[A-Z]* /.* [0-9]*ms$' "$WORK/gateway.log" | diag
+    grep -Ev '^[A-Z]+ /.* [0-9]+ms( [^ ]+)?$' "$WORK/gateway.log" | diag
 fi
 if [[ $RATE_LIMIT == 0 ]]; then
     echo "# the 429 test is a TODO: the rate limiter (merchants.rate_limit, billium preloaded) is not installed"
