@@ -1,9 +1,11 @@
 # billium: PGXS build.  `make test` and `make demo` start their own throwaway cluster.
 EXTENSION = billium
 MODULE_big = billium
-OBJS = src/billium.o src/catalog.o src/catalog_sql.o src/parse_permset.o src/permset.o \
-       src/roles.o src/parse_key.o src/errors.o src/lookup.o src/keys.o src/principal.o src/gate.o src/cache.o \
-       src/parse_jwt.o src/jwt_signature.o src/session.o src/secrets.o src/ratelimit.o src/json_input.o src/request.o
+OBJS = src/billium.o src/catalog.o src/catalog_sql.o src/factors.o src/parse_permset.o src/permset.o \
+       src/roles.o src/parse_key.o src/errors.o src/lookup.o src/keys.o src/principal.o src/gate.o \
+       src/caller.o src/policy.o src/cache.o \
+       src/parse_jwt.o src/jwt_signature.o src/session.o src/secrets.o src/ratelimit.o src/json_input.o src/request.o \
+       src/usage.o
 
 # The current version's install script is built from the topic files of sql/, each object written
 # once, in dependency order (as pgvector builds vector--X.Y.Z.sql from sql/vector.sql).  The
@@ -12,7 +14,7 @@ OBJS = src/billium.o src/catalog.o src/catalog_sql.o src/parse_permset.o src/per
 EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" billium.control)
 SQL_SOURCES = sql/permset.sql sql/catalog.sql sql/principal.sql sql/tables.sql sql/keys.sql \
               sql/audit.sql sql/policies.sql sql/team.sql sql/sessions.sql sql/ratelimit.sql \
-              sql/protect.sql sql/postgrest.sql
+              sql/protect.sql sql/postgrest.sql sql/usage.sql
 # A new topic file goes into SQL_SOURCES (the order is the build order); one left out stops make.
 UNLISTED_SQL = $(filter-out $(SQL_SOURCES) sql/billium--%,$(wildcard sql/*.sql))
 ifneq ($(UNLISTED_SQL),)
@@ -21,7 +23,7 @@ endif
 DATA = sql/billium--0.1.0.sql $(wildcard sql/billium--*--*.sql)
 DATA_built = sql/billium--$(EXTVERSION).sql
 
-REGRESS = permset_io permset_ops permset_soft roles catalog keys rls_plan rls_team rls_protect ratelimit sessions bad_input security principal_savepoint hostile_json secret_settings upgrade_060
+REGRESS = permset_io permset_ops permset_soft roles catalog keys rls_plan rls_team rls_protect ratelimit sessions bad_input security principal_savepoint hostile_json secret_settings upgrade_060 gate_order key_usage
 # --outputdir=test: pg_regress looks for <outputdir>/sql/<test>.sql before <inputdir>/sql/, and the
 # default outputdir (.) holds the topic files of sql/, some named like tests (catalog, keys, ...).
 REGRESS_OPTS = --inputdir=test --outputdir=test --load-extension=billium --load-extension=billium_test

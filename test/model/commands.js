@@ -159,6 +159,7 @@ class Act extends Cmd {
       case 'team.invite': return new Invite({ t: 'invite', p: d.p, m: d.m, u: r % 7, role: 1 + (r % 3), g: { mode: r % 3, seed: r }, c: d.c });
       case 'team.update_role': return new Role({ t: 'role', p: d.p, m: d.m, u: r % 7, role: r % 4, c: d.c });
       case 'team.remove': return new Remove({ t: 'remove', p: d.p, m: d.m, u: r % 7, c: d.c });
+      case 'team.transfer_ownership': return new Transfer({ t: 'transfer', p: d.p, m: d.m, u: r % 7, c: d.c });
       case 'api_keys.create': return new KeyCreate({ t: 'kcreate', p: d.p, m: d.m, type: r % 3 ? 'sk' : 'pk', g: { mode: r % 4, seed: r }, e: r % 4, c: d.c });
       case 'api_keys.update': return new KeyUpdate({ t: 'kupdate', p: d.p, k: r, g: { mode: 2 + (r % 2), seed: r }, c: d.c });
       case 'api_keys.roll': return new KeyRoll({ t: 'kroll', p: d.p, k: r, grace: r % 4, c: d.c });
@@ -486,15 +487,13 @@ class Transfer extends Cmd {
     const { p: pi, m, u, c } = this.d;
     const p = model.principal(pi);
     const owner = model.ownerOf(m);
-    let out;
-    const fail = model.authFailure(p);
-    if (fail) out = [...fail.out, { status: 401, code: 'API_KEY_MISSING' }, { status: 403, code: 'PERMISSION_DENIED' }];
-    else if (p.kind !== 'session' || p.u !== owner) out = [{ status: 403, code: 'PERMISSION_DENIED' }];
-    else if (!model.member(m, u) || u === owner) out = [{ sqlstate: '22023' }];
-    else {
-      out = [{ ok: true }];
-      // The spec: a session missing a required factor gets 403 on any endpoint.
-      if (model.missingFactors(m, p.u).length) out.push({ status: 403, code: 'SECURITY_REQUIREMENT_NOT_MET' });
+    // The spec gives the transfer to the OWNER alone: the gate's action team.transfer_ownership,
+    // ruled by the OWNER role, answers first (as for any action); then the new owner must be
+    // another member of the team.
+    const gate = model.gate(p, 'team.transfer_ownership', m);
+    let out = gate.out;
+    if (out.length === 1 && out[0].ok) {
+      if (!model.member(m, u) || u === owner) out = [{ sqlstate: '22023' }];
     }
     const got = await tx(real, model, c, p, (db) => db.query('SELECT billium.billium_transfer_ownership($1, $2)',
       [model.merchants[m].id, model.users[u].id]));

@@ -192,7 +192,8 @@ class Model {
       const perms = this.keyPerms(p.k);
       const out = [];
       if (k.type === 'pk' && a.secret_only) out.push({ status: 403, code: 'SECRET_KEY_REQUIRED' });
-      if (!perms.has(a.permission)) out.push({ status: 403, code: 'PERMISSION_DENIED' });
+      // An action ruled by a team role (the OWNER's transfer) is a person's: no key holds a role.
+      if (a.role || !perms.has(a.permission)) out.push({ status: 403, code: 'PERMISSION_DENIED' });
       return { out: out.length ? out : [{ ok: true }], tags };
     }
     // a dashboard session
@@ -200,7 +201,8 @@ class Model {
     const out = [];
     const missing = this.missingFactors(m, p.u);
     if (missing.length) out.push({ status: 403, code: 'SECURITY_REQUIREMENT_NOT_MET', missing });
-    if (!this.userPerms(m, p.u).has(a.permission)) out.push({ status: 403, code: 'PERMISSION_DENIED' });
+    const allowed = a.role ? this.member(m, p.u).role === a.role : this.userPerms(m, p.u).has(a.permission);
+    if (!allowed) out.push({ status: 403, code: 'PERMISSION_DENIED' });
     return { out: out.length ? out : [{ ok: true }], tags };
   }
   // The caller's key id when it is a key (invoices it made), and its kind.

@@ -106,7 +106,7 @@ async function prepare() {
   execFileSync('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', TPL, '-f', path.join(HERE, 'setup.sql')], { stdio: ['ignore', 'ignore', 'inherit'] });
   const t2 = await connect(TPL);
   const fx = Object.fromEntries((await t2.query('SELECT k, v FROM public.model_fixture')).rows.map((r) => [r.k, r.v]));
-  const actions = (await t2.query('SELECT name, permission, secret_only FROM billium.actions WHERE builtin ORDER BY name')).rows;
+  const actions = (await t2.query('SELECT name, permission, role, secret_only FROM billium.actions WHERE builtin ORDER BY name')).rows;
   const perms = (await t2.query('SELECT name FROM billium.permissions ORDER BY bit')).rows.map((r) => r.name);
   const hasProductId = (await t2.query(`SELECT count(*)::int AS n FROM pg_attribute WHERE attrelid = 'billium.invoices'::regclass
     AND attname = 'product_id' AND NOT attisdropped`)).rows[0].n === 1;
