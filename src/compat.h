@@ -20,4 +20,11 @@
 #define pg_noreturn pg_attribute_noreturn()
 #endif
 
+/* 17 moved PGPROC's local transaction id into its virtual transaction id. */
+#if PG_VERSION_NUM >= 170000
+#define BILLIUM_PROC_LXID(proc) ((proc)->vxid.lxid)
+#else
+#define BILLIUM_PROC_LXID(proc) ((proc)->lxid)
+#endif
+
 #endif
