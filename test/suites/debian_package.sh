@@ -106,7 +106,7 @@ cp -a /usr/lib/postgresql/15 "$PGROOT/usr/lib/postgresql/"
 cp -a /usr/share/postgresql/15 "$PGROOT/usr/share/postgresql/"
 # Whatever billium `make test` or anyone else installed into the system's 15 is not the package's.
 rm -rf "$PGROOT"/usr/lib/postgresql/15/lib/billium.so "$PGROOT"/usr/lib/postgresql/15/lib/bitcode/billium* \
-    "$PGROOT"/usr/share/postgresql/15/extension/billium[.-]*
+    "$PGROOT"/usr/share/postgresql/15/extension/billium*
 if compgen -G "$PGROOT/usr/share/postgresql/15/extension/billium*" >/dev/null ||
     [[ -e $PGROOT/usr/lib/postgresql/15/lib/billium.so ]]; then
     bail "the private PostgreSQL 15 has no billium before the package"
