@@ -21,6 +21,7 @@ const crypto = require('node:crypto');
 const fs = require('node:fs/promises');
 const http = require('node:http');
 const { Pool } = require('pg');
+const { createCors } = require('./cors.js');
 
 const MAX_BODY = 64 * 1024;
 const PREFIX = /^\/api\/v1\/merchants\/merchant\/([^/]+)(\/.*)$/;
@@ -70,6 +71,9 @@ async function one(db, sql, params, what) {
 async function list(db, sql, params) {
   return (await db.query(sql, params)).rows;
 }
+
+// Browsers: CORS grants and the refusal of a secret key sent from a page (cors.js).
+const cors = createCors({ reply: (status, code, message) => new Reply(status, code, message) });
 
 // Routes under /api/v1/merchants/merchant/{merchantId}: method, path, the action's name in
 // billium.actions, the status of a success, and run(db, merchantId, pathParams, body()) giving
@@ -256,6 +260,10 @@ async function handle(req, res) {
   const path = new URL(req.url, 'http://gateway').pathname;
   if (path === SCANNING_PATH && req.method === 'POST' && scannerPool) return handleScanning(req, res);
   const scoped = PREFIX.exec(path);
+  if (scoped) {
+    if (cors.preflight(req, res, scoped[1], scoped[2])) return;
+    cors.grant(req, res, scoped[1]);
+  }
   let route, params;
   for (const r of scoped ? routes : []) {
     const match = r[0] === req.method && r[1].exec(scoped[2]);
@@ -283,7 +291,9 @@ async function handle(req, res) {
     // so even a 401 names the action, and the conflict check sees key and session together.
     await db.query("SELECT set_config('billium.api_key', $1, true), set_config('billium.session', $2, true)",
       [apiKey, session]);
-    await db.query('SELECT billium.billium_authorize($1, $2)', [action, merchantId]);
+    const refusal = cors.secretKeyInBrowser(req, apiKey, action,
+      await db.query('SELECT billium.billium_authorize($1, $2)', [action, merchantId]).then(() => undefined, (e) => e));
+    if (refusal) throw refusal;
     const payload = await run(db, merchantId, params, jsonBody(raw));
     await db.query('COMMIT');
     send(res, success, payload);
