@@ -3,7 +3,7 @@ EXTENSION = billium
 MODULE_big = billium
 OBJS = src/billium.o src/catalog.o src/catalog_sql.o src/parse_permset.o src/permset.o \
        src/roles.o src/parse_key.o src/errors.o src/lookup.o src/keys.o src/principal.o src/gate.o src/cache.o \
-       src/parse_jwt.o src/jwt_signature.o src/session.o src/secrets.o src/ratelimit.o src/json_input.o
+       src/parse_jwt.o src/jwt_signature.o src/session.o src/secrets.o src/ratelimit.o src/json_input.o src/request.o
 
 DATA = $(wildcard sql/billium--*.sql)
 

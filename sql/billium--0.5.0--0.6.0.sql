@@ -260,3 +260,128 @@ COMMENT ON FUNCTION @extschema@.billium_report_leaked_keys(text[], text) IS
 
 REVOKE ALL ON FUNCTION @extschema@.billium_report_leaked_keys(text[], text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.billium_report_leaked_keys(text[], text) TO billium_scanner;
+
+------------------------------------------------------------------------------------------------
+-- The REST surface (issue 14).
+------------------------------------------------------------------------------------------------
+
+-- An action's rule is one permission, or one team role: transferring ownership is the OWNER's
+-- alone (the spec), whatever permissions anyone else holds.  A key holds no role, so an action
+-- ruled by a role is a dashboard session's only.
+ALTER TABLE @extschema@.actions ALTER COLUMN permission DROP NOT NULL,
+	DROP CONSTRAINT actions_permission_check,
+	ADD CONSTRAINT actions_permission_check CHECK (permission IS NULL
+		OR @extschema@.billium_permset_count(@extschema@.billium_permset_from_names(ARRAY[permission])) = 1);
+ALTER TABLE @extschema@.actions ADD COLUMN role text
+	CHECK (role IN ('OWNER', 'ADMIN', 'MEMBER', 'VIEWER'));
+ALTER TABLE @extschema@.actions ADD CONSTRAINT actions_one_rule
+	CHECK ((permission IS NULL) <> (role IS NULL));
+COMMENT ON COLUMN @extschema@.actions.role IS
+	'when set (and permission null): only a team member with exactly this role may call the action, in a dashboard session';
+INSERT INTO @extschema@.actions (name, permission, role, secret_only, builtin)
+VALUES ('team.transfer_ownership', NULL, 'OWNER', true, true);
+
+-- The HTTP request a change came from: the gateway sets billium.request_id (its x-request-id)
+-- for the transaction, and every audit row of that transaction carries it.
+ALTER TABLE @extschema@.audit_log ADD COLUMN request_id text;
+COMMENT ON COLUMN @extschema@.audit_log.request_id IS
+	'the billium.request_id of the transaction that wrote the row (the gateway''s x-request-id), or null';
+
+CREATE OR REPLACE FUNCTION @extschema@.billium_audit(merchant_id uuid, category text, action text,
+		before jsonb, after jsonb) RETURNS void
+	LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+	INSERT INTO @extschema@.audit_log (merchant_id, category, action, principal_kind, user_id, key_id,
+									   before, after, request_id)
+	SELECT billium_audit.merchant_id, billium_audit.category, billium_audit.action, p.kind,
+		   p.user_id, p.key_id, billium_audit.before, billium_audit.after,
+		   NULLIF(pg_catalog.current_setting('billium.request_id', true), '')
+	FROM (SELECT (@extschema@.billium_current_principal()).*) AS p
+	-- A restore (pg_dump's scripts SET row_security = off) reloads the tables with no principal:
+	-- their rows are not new changes, and the trail is restored as it was.
+	WHERE p.kind IS NOT NULL
+	   OR pg_catalog.current_setting('row_security') OPERATOR(pg_catalog.<>) 'off'
+$$;
+
+-- The bucket this transaction's key was charged to, for the RateLimit header fields: no
+-- permission needed (a key learns only its own merchant's bucket, or its own); no row when the
+-- caller is not a key or nothing limits it.  Called first in a request, it verifies and charges
+-- the key, so that a 401 or 429 names the request's action.
+CREATE FUNCTION @extschema@.billium_rate_limit_current(action text DEFAULT NULL,
+		OUT quota integer, OUT window_seconds integer, OUT remaining integer, OUT reset_seconds integer)
+	RETURNS SETOF record
+	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE PARALLEL RESTRICTED ROWS 1;
+COMMENT ON FUNCTION @extschema@.billium_rate_limit_current(text) IS
+	'the rate-limit bucket this transaction''s API key draws from: quota (the burst), the window it refills in, the requests remaining and the seconds until it is full again; no row for a session or when not limited';
+REVOKE ALL ON FUNCTION @extschema@.billium_rate_limit_current(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.billium_rate_limit_current(text) TO billium_api;
+
+-- Reports: the ids a caller may retrieve; each is a view of the schema (report:view).
+CREATE FUNCTION @extschema@.billium_report_catalog(OUT id text, OUT title text)
+	RETURNS SETOF record
+	LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+	VALUES ('invoice_totals', 'Invoices: count and sum of amounts per currency and status')
+$$;
+COMMENT ON FUNCTION @extschema@.billium_report_catalog() IS
+	'the reports the API serves (id, title); invoice_totals reads the reports view';
+GRANT EXECUTE ON FUNCTION @extschema@.billium_report_catalog() TO billium_api;
+
+-- Provisioning: the application's sign-up and account settings create users and record the
+-- factors they have enabled.  Not the API's (billium_api may not), not test fixtures: the role
+-- billium_provisioner is granted to the login the sign-up service uses, and nothing else.
+DO $$
+BEGIN
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'billium_provisioner') THEN
+		CREATE ROLE billium_provisioner NOLOGIN;
+	END IF;
+END
+$$;
+
+CREATE FUNCTION @extschema@.billium_provision_user(email text) RETURNS uuid
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	created uuid;
+BEGIN
+	IF email IS NULL OR pg_catalog.length(email) NOT BETWEEN 3 AND 320
+	   OR email OPERATOR(pg_catalog.!~) '^[^@\s]+@[^@\s]+$' THEN
+		RAISE EXCEPTION 'not an email address' USING ERRCODE = 'invalid_parameter_value',
+			DETAIL = 'An email address has one @ between non-empty parts, without spaces, in at most 320 characters.';
+	END IF;
+	INSERT INTO @extschema@.users AS u (email) VALUES (pg_catalog.lower(billium_provision_user.email))
+	ON CONFLICT DO NOTHING RETURNING u.id INTO created;
+	IF created IS NULL THEN
+		RAISE EXCEPTION 'a user with this email exists' USING ERRCODE = 'unique_violation';
+	END IF;
+	RETURN created;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.billium_provision_user(text) IS
+	'sign-up: create a dashboard user (email stored lower-case; an existing email is refused) and return its id (billium_provisioner)';
+
+-- A null argument leaves that factor as it is.
+CREATE FUNCTION @extschema@.billium_provision_user_factors(user_id uuid, tfa boolean DEFAULT NULL,
+		passkey boolean DEFAULT NULL, google_login boolean DEFAULT NULL,
+		github_login boolean DEFAULT NULL, email_verified boolean DEFAULT NULL)
+	RETURNS void
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	UPDATE @extschema@.users u
+	SET tfa_enabled = coalesce(tfa, u.tfa_enabled),
+		passkey_enabled = coalesce(passkey, u.passkey_enabled),
+		google_linked = coalesce(google_login, u.google_linked),
+		github_linked = coalesce(github_login, u.github_linked),
+		email_verified = coalesce(billium_provision_user_factors.email_verified, u.email_verified)
+	WHERE u.id OPERATOR(pg_catalog.=) billium_provision_user_factors.user_id;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'no such user' USING ERRCODE = 'no_data_found';
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.billium_provision_user_factors(uuid, boolean, boolean, boolean, boolean, boolean) IS
+	'account settings: record which factors a user has enabled (two-factor, passkey, Google, GitHub, verified email); null leaves one as it is (billium_provisioner)';
+
+REVOKE ALL ON FUNCTION @extschema@.billium_provision_user(text),
+	@extschema@.billium_provision_user_factors(uuid, boolean, boolean, boolean, boolean, boolean) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.billium_provision_user(text),
+	@extschema@.billium_provision_user_factors(uuid, boolean, boolean, boolean, boolean, boolean)
+TO billium_provisioner;
+GRANT USAGE ON SCHEMA @extschema@ TO billium_provisioner;

@@ -12,6 +12,7 @@
 #include "gate.h"
 #include "principal.h"
 #include "ratelimit.h"
+#include "request.h"
 
 PG_MODULE_MAGIC;
 
@@ -25,6 +26,7 @@ _PG_init(void)
 	gate_init();
 	key_cache_init();
 	ratelimit_init();
+	request_init();
 #if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("billium");
 #else

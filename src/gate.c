@@ -11,6 +11,7 @@
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 
 #include "errors.h"
@@ -24,7 +25,8 @@ typedef struct Action
 {
 	char name[ACTION_NAME_LEN]; /* hash key */
 	BilliumPermset required;
-	const char *permission; /* its name, for the envelope */
+	const char *permission; /* its name, for the envelope; NULL when a role rules it */
+	const char *role;		/* the one team role that may call it (0.6.0), or NULL */
 	bool secret_only;
 } Action;
 
@@ -51,12 +53,21 @@ gate_init(void)
 	CacheRegisterRelcacheCallback(actions_invalidate, (Datum)0);
 }
 
+/* Whether billium.actions has its 0.6.0 role column (not while an older version is installed). */
+static bool
+actions_have_roles(void)
+{
+	return OidIsValid(actions_relid) && get_attnum(actions_relid, "role") != InvalidAttrNumber;
+}
+
 static void
 actions_fill(HTAB *loaded, MemoryContext context)
 {
 	SPI_connect();
-	if (SPI_execute("SELECT name, permission, secret_only FROM billium.actions", true, 0) !=
-		SPI_OK_SELECT)
+	if (SPI_execute(actions_have_roles()
+						? "SELECT name, permission, secret_only, role FROM billium.actions"
+						: "SELECT name, permission, secret_only, NULL::text FROM billium.actions",
+					true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read billium.actions");
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
@@ -64,14 +75,17 @@ actions_fill(HTAB *loaded, MemoryContext context)
 		TupleDesc desc = SPI_tuptable->tupdesc;
 		char *name = SPI_getvalue(row, desc, 1);
 		char *permission = SPI_getvalue(row, desc, 2);
+		char *role = SPI_getvalue(row, desc, 4);
 		bool isnull;
 		Action *action;
 
 		if (strlen(name) >= ACTION_NAME_LEN)
 			continue; /* the table's CHECK keeps names short; never truncate into another */
 		action = hash_search(loaded, name, HASH_ENTER, NULL);
-		action->required = permset_from_token(permission, strlen(permission));
-		action->permission = MemoryContextStrdup(context, permission);
+		/* The table's CHECK gives each action a permission or a role, never both. */
+		action->required = permission ? permset_from_token(permission, strlen(permission)) : 0;
+		action->permission = permission ? MemoryContextStrdup(context, permission) : NULL;
+		action->role = role ? MemoryContextStrdup(context, role) : NULL;
 		action->secret_only = DatumGetBool(SPI_getbinval(row, desc, 3, &isnull));
 	}
 	SPI_finish();
@@ -137,6 +151,17 @@ deny_permission(const Action *action, const char *name)
 	billium_raise(BE_PERMISSION_DENIED, name, extra.data);
 }
 
+/* A key holds no team role, and a member holding another role may not: 403 naming the role. */
+static void
+deny_role(const Action *action, const char *name)
+{
+	StringInfoData extra;
+
+	initStringInfo(&extra);
+	billium_json_member(&extra, "required_role", action->role);
+	billium_raise(BE_PERMISSION_DENIED, name, extra.data);
+}
+
 static void
 authorize_key(const Principal *principal, const Action *action, const char *name,
 			  const pg_uuid_t *merchant_id)
@@ -145,6 +170,8 @@ authorize_key(const Principal *principal, const Action *action, const char *name
 		billium_raise(BE_MERCHANT_MISMATCH, name, NULL);
 	if (action->secret_only && principal->key_type == BILLIUM_KEY_PUBLIC)
 		billium_raise(BE_SECRET_KEY_REQUIRED, name, NULL);
+	if (action->role != NULL)
+		deny_role(action, name);
 	if ((principal->permissions & action->required) != action->required)
 		deny_permission(action, name);
 }
@@ -195,6 +222,14 @@ authorize_user(const Principal *principal, const Action *action, const char *nam
 	/* The team's security requirements bind dashboard sessions only, never API keys. */
 	if (missing != 0)
 		deny_missing_factors(missing, name);
+	if (action->role != NULL)
+	{
+		char role[16];
+
+		if (!lookup_member_role(merchant_id, &principal->user_id, role, sizeof(role)) ||
+			strcmp(role, action->role) != 0)
+			deny_role(action, name);
+	}
 	if ((permissions & action->required) != action->required)
 		deny_permission(action, name);
 	return permissions;

@@ -73,10 +73,15 @@
 
 #define USER_QUERY "SELECT 1 FROM billium.users u WHERE u.id OPERATOR(pg_catalog.=) $1"
 
+#define ROLE_QUERY                                                                                 \
+	"SELECT tm.role FROM billium.team_members tm"                                                  \
+	" WHERE tm.merchant_id OPERATOR(pg_catalog.=) $1 AND tm.user_id OPERATOR(pg_catalog.=) $2"
+
 static SPIPlanPtr key_plan;
 static SPIPlanPtr key_plan_before_leaks;
 static SPIPlanPtr team_plan;
 static SPIPlanPtr user_plan;
+static SPIPlanPtr role_plan;
 static SPIPlanPtr user_merchants_plan;
 
 static Oid
@@ -274,6 +279,22 @@ lookup_user_exists(const pg_uuid_t *user_id)
 
 	SPI_connect();
 	found = run_as_owner(prepared(&user_plan, USER_QUERY, 1, argtypes), values);
+	SPI_finish();
+	return found;
+}
+
+bool
+lookup_member_role(const pg_uuid_t *merchant_id, const pg_uuid_t *user_id, char *role, size_t size)
+{
+	Oid argtypes[2] = {UUIDOID, UUIDOID};
+	Datum values[2] = {UUIDPGetDatum((pg_uuid_t *)merchant_id),
+					   UUIDPGetDatum((pg_uuid_t *)user_id)};
+	bool found;
+
+	SPI_connect();
+	found = run_as_owner(prepared(&role_plan, ROLE_QUERY, 2, argtypes), values);
+	if (found)
+		strlcpy(role, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), size);
 	SPI_finish();
 	return found;
 }

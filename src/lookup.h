@@ -59,6 +59,11 @@ extern Datum lookup_user_merchants(const pg_uuid_t *user_id, BilliumPermset want
 /* Does the dashboard user exist? */
 extern bool lookup_user_exists(const pg_uuid_t *user_id);
 
+/* The user's team role on the merchant (at most size - 1 bytes of it); false when not on the team.
+ */
+extern bool lookup_member_role(const pg_uuid_t *merchant_id, const pg_uuid_t *user_id, char *role,
+							   size_t size);
+
 /* The OID of a relation in the extension's schema, or InvalidOid. */
 extern Oid lookup_extension_relid(const char *relname);
 

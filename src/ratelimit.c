@@ -595,3 +595,46 @@ billium_rate_limit_status(PG_FUNCTION_ARGS)
 	values[1] = CStringGetTextDatum(reason);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
 }
+
+/* ---------------------------------------------------------------------------------------------
+ * billium_rate_limit_current(action): the bucket this transaction's key was charged to, for the
+ * RateLimit header fields of draft-ietf-httpapi-ratelimit-headers.  The quota is the burst;
+ * the window, the seconds an empty bucket takes to fill; the reset, the seconds until this one
+ * is full (or, when empty, until the next request passes: the Retry-After's moment).
+ * ------------------------------------------------------------------------------------------- */
+
+PG_FUNCTION_INFO_V1(billium_rate_limit_current);
+Datum
+billium_rate_limit_current(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *)fcinfo->resultinfo;
+	const Principal *principal;
+	Limits limits;
+	BucketKey key;
+	TupleDesc desc;
+	Datum values[4];
+	bool nulls[4] = {false, false, false, false};
+	double tokens;
+	int64 retry_us, full_us;
+
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	desc = rsinfo->setDesc;
+	/* Resolving the principal verifies and charges the key: a 401 or 429 names the action. */
+	principal = principal_current(PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	if (!preloaded || buckets == NULL || principal->kind != PRINCIPAL_API_KEY ||
+		!limits_for(&principal->merchant_id, &limits))
+		PG_RETURN_NULL();
+
+	bucket_key(&key, rate_scope == SCOPE_KEY ? &principal->key_id : &principal->merchant_id,
+			   rate_scope);
+	bucket_peek(&key, &limits, clock_now(), &tokens, &retry_us);
+	full_us = (int64)(((double)limits.burst - tokens) * (double)limits.interval);
+	values[0] = Int32GetDatum((int32)limits.burst);
+	values[1] = Int32GetDatum(
+		(int32)Min((limits.burst * limits.interval + 999999) / 1000000, PG_INT32_MAX));
+	values[2] = Int32GetDatum((int32)floor(tokens));
+	values[3] = Int32GetDatum(
+		(int32)Min(((floor(tokens) < 1 ? retry_us : full_us) + 999999) / 1000000, PG_INT32_MAX));
+	tuplestore_putvalues(rsinfo->setResult, desc, values, nulls);
+	PG_RETURN_NULL();
+}

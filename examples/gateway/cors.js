@@ -80,8 +80,9 @@ function merchantOrigins(file) {
   };
 }
 
-// reply(status, code, message): the gateway's own error for a refusal (its Reply class).
-function createCors({ routesFile, env = process.env, reply }) {
+// reply(status, code, message): the gateway's own error for a refusal (its Reply class);
+// send(res, status, body, headers): its way of answering.
+function createCors({ routesFile, env = process.env, reply, send }) {
   const everywhere = parseOrigins(env.CORS_ALLOWED_ORIGINS, 'CORS_ALLOWED_ORIGINS');
   const forMerchant = merchantOrigins(env.CORS_MERCHANT_ORIGINS_FILE);
   const refuseSecret = (env.SECRET_KEY_IN_BROWSER ?? 'refuse') !== 'allow';
@@ -113,10 +114,7 @@ function createCors({ routesFile, env = process.env, reply }) {
     if (req.method !== 'OPTIONS' || !req.headers.origin || !req.headers['access-control-request-method'])
       return false;
     const entry = paths.find((p) => p.pattern.test(rest));
-    const json = (status, code, message) => {
-      res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', vary: 'Origin' });
-      res.end(JSON.stringify({ status, code, message }));
-    };
+    const json = (status, code, message) => send(res, status, { status, code, message }, { vary: 'Origin' });
     if (!entry) json(404, 'NOT_FOUND', 'no such route');
     else if (!allowed(req.headers.origin, merchantId))
       json(403, 'CORS_ORIGIN_NOT_ALLOWED', 'this origin may not call the API from a browser');
@@ -134,20 +132,15 @@ function createCors({ routesFile, env = process.env, reply }) {
     return true;
   }
 
-  // An sk_ key with an Origin header: a secret key in a browser. Called with the gate's outcome
-  // (error, or undefined when it let the caller through), so that credentials still come first:
-  // a key that is not valid gets its 401 as always. Not a leak report: the key stays live and
-  // revoking it stays the owner's call. Returns the error to throw, or undefined.
-  function secretKeyInBrowser(req, apiKey, action, gateError) {
-    if (!refuseSecret || !req.headers.origin || !/^\s*sk_/.test(apiKey ?? '')) return gateError;
-    if (gateError) {
-      let envelope;
-      try { envelope = JSON.parse(gateError.detail); } catch { /* not billium's */ }
-      if (!envelope || envelope.status === 401) return gateError;
-    }
+  // An sk_ key with an Origin header: a secret key in a browser. Called once the key has been
+  // verified (so that credentials come first: a key that is not valid gets its 401 as always),
+  // before the gate. Not a leak report: the key stays live and revoking it stays the owner's
+  // call. Returns the refusal to throw, or undefined.
+  function secretKeyInBrowser(req, apiKey, action) {
+    if (!refuseSecret || !req.headers.origin || !/^\s*sk_/.test(apiKey ?? '')) return undefined;
     const refusal = reply(403, 'SECRET_KEY_IN_BROWSER',
       'a secret key was sent from a browser (the request has an Origin header): use a pk key in pages, keep sk keys on servers');
-    if (refusal.body) refusal.body.action = action;
+    refusal.body.action = action;
     return refusal;
   }
 

@@ -4,8 +4,19 @@
 // The gateway decides nothing about who may do what. Per request it opens a transaction as an
 // ordinary login role (granted billium_api), presents the caller's key or session token, asks
 // billium_authorize(action, merchant) once, runs the request's query under row-level security
-// and commits. Refusals come back as the JSON envelope billium put in the error's DETAIL, which
-// is passed to the client as it is, with its HTTP status.
+// and commits. Refusals come back as the JSON envelope billium put in the error's DETAIL, passed
+// to the client with its HTTP status and the request's id added.
+//
+// Routes: every action of billium.actions, from examples/api/routes.json (routes.js), each run
+// by its handler in actions.js; GET /openapi.json describes them (OpenAPI 3.1). The order of
+// checks is the credentials (401), the gate (403, 429), then the input (400): nothing of the path
+// or the body is looked at before the database has accepted the caller. A known path with
+// another method is 405 with Allow.
+//
+// Every response carries x-request-id (the client's when well-formed, else a new uuid), echoed
+// as request_id in error bodies and set as billium.request_id for the transaction, so the audit
+// rows it writes lead back to the request. Key requests carry RateLimit-Policy and RateLimit
+// (draft-ietf-httpapi-ratelimit-headers-12) from billium's bucket, and Retry-After on 429.
 //
 // POST /secret-scanning/verify takes GitHub's secret scanning reports (docs/secret-scanning.md):
 // the signature is checked here, the tokens are judged and leaked keys revoked by the database,
@@ -21,10 +32,14 @@ const crypto = require('node:crypto');
 const fs = require('node:fs/promises');
 const http = require('node:http');
 const { Pool } = require('pg');
+
+const { handlers, Reply, UUID } = require('./actions.js');
+const routeList = require('./routes.js');
 const { createCors } = require('./cors.js');
 
 const MAX_BODY = 64 * 1024;
-const PREFIX = /^\/api\/v1\/merchants\/merchant\/([^/]+)(\/.*)$/;
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+const RATELIMIT_POLICY = 'billium'; // the policy's name in RateLimit-Policy and RateLimit
 const pool = new Pool({
   max: Number(process.env.PG_POOL_SIZE || 10),
   application_name: 'billium-gateway',
@@ -47,84 +62,6 @@ const scannerPool = SCANNING_KEYS_FILE && process.env.SCANNER_PGUSER ? new Pool(
 }) : null;
 scannerPool?.on('error', (err) => console.error(`scanner pool: idle connection lost (${err.code || err.message})`));
 
-// A reply decided by the gateway itself (bad body, no such row), raised from inside a transaction.
-class Reply extends Error {
-  constructor(status, code, message) {
-    super(message);
-    this.status = status;
-    this.body = { status, code, message };
-  }
-}
-
-const INVOICE = 'id, merchant_id, amount, currency, status, description, created_at';
-const PRODUCT = 'id, merchant_id, name, price, currency, created_at';
-const WEBHOOK = 'id, merchant_id, url, events, created_at';
-
-async function one(db, sql, params, what) {
-  const { rows } = await db.query(sql, params);
-  // No row: it does not exist, or row-level security hides it (a pk key sees only its own
-  // invoices). The two look the same on purpose.
-  if (rows.length === 0) throw new Reply(404, 'NOT_FOUND', `no such ${what}`);
-  return rows[0];
-}
-
-async function list(db, sql, params) {
-  return (await db.query(sql, params)).rows;
-}
-
-// Browsers: CORS grants and the refusal of a secret key sent from a page (cors.js).
-const cors = createCors({ reply: (status, code, message) => new Reply(status, code, message) });
-
-// Routes under /api/v1/merchants/merchant/{merchantId}: method, path, the action's name in
-// billium.actions, the status of a success, and run(db, merchantId, pathParams, body()) giving
-// the payload, inside the transaction.
-const routes = [
-  ['GET', /^\/invoices$/, 'invoices.list', 200, (db, m) =>
-    list(db, `SELECT ${INVOICE} FROM billium.invoices WHERE merchant_id = $1 ORDER BY created_at, id LIMIT 100`, [m])],
-  ['POST', /^\/invoices$/, 'invoices.create', 201, async (db, m, _, body) => {
-    const b = body();
-    if (!Number.isSafeInteger(b.amount) || b.amount < 0)
-      throw new Reply(400, 'INVALID_REQUEST', 'amount must be a non-negative integer (minor units)');
-    if (b.currency !== undefined && !/^[a-z]{3}$/.test(b.currency))
-      throw new Reply(400, 'INVALID_REQUEST', 'currency must be three lowercase letters');
-    if (b.description !== undefined && typeof b.description !== 'string')
-      throw new Reply(400, 'INVALID_REQUEST', 'description must be a string');
-    // created_by_key / created_by_user are filled by the database from the principal.
-    return one(db, `INSERT INTO billium.invoices (merchant_id, amount, currency, description)
-      VALUES ($1, $2, coalesce($3, 'usd'), coalesce($4, '')) RETURNING ${INVOICE}`,
-    [m, b.amount, b.currency ?? null, b.description ?? null], 'invoice');
-  }],
-  ['GET', /^\/invoices\/([^/]+)$/, 'invoices.retrieve', 200, (db, m, [id]) =>
-    one(db, `SELECT ${INVOICE} FROM billium.invoices WHERE merchant_id = $1 AND id = $2`, [m, id], 'invoice')],
-  ['POST', /^\/invoices\/([^/]+)\/cancel$/, 'invoices.cancel', 200, async (db, m, [id]) => {
-    const { rows } = await db.query(`UPDATE billium.invoices SET status = 'cancelled'
-      WHERE merchant_id = $1 AND id = $2 AND status <> 'paid' RETURNING ${INVOICE}`, [m, id]);
-    if (rows.length > 0) return rows[0];
-    await one(db, 'SELECT 1 FROM billium.invoices WHERE merchant_id = $1 AND id = $2', [m, id], 'invoice');
-    throw new Reply(409, 'INVOICE_NOT_CANCELLABLE', 'a paid invoice cannot be cancelled');
-  }],
-  ['GET', /^\/products$/, 'products.list', 200, (db, m) =>
-    list(db, `SELECT ${PRODUCT} FROM billium.products WHERE merchant_id = $1 ORDER BY created_at, id LIMIT 100`, [m])],
-  ['GET', /^\/products\/([^/]+)$/, 'products.retrieve', 200, (db, m, [id]) =>
-    one(db, `SELECT ${PRODUCT} FROM billium.products WHERE merchant_id = $1 AND id = $2`, [m, id], 'product')],
-  ['POST', /^\/webhooks$/, 'webhooks.create', 201, async (db, m, _, body) => {
-    const b = body();
-    if (typeof b.url !== 'string' || b.url.length > 2048 || !/^https?:\/\/[^\s]+$/.test(b.url))
-      throw new Reply(400, 'INVALID_REQUEST', 'url must be an http(s) URL');
-    const events = b.events ?? [];
-    if (!Array.isArray(events) || !events.every((e) => typeof e === 'string'))
-      throw new Reply(400, 'INVALID_REQUEST', 'events must be an array of strings');
-    return one(db, `INSERT INTO billium.webhooks (merchant_id, url, events) VALUES ($1, $2, $3)
-      RETURNING ${WEBHOOK}`, [m, b.url, events], 'webhook');
-  }],
-  ['GET', /^\/webhooks$/, 'webhooks.list', 200, (db, m) =>
-    list(db, `SELECT ${WEBHOOK} FROM billium.webhooks WHERE merchant_id = $1 ORDER BY created_at, id LIMIT 100`, [m])],
-  // LEFT JOIN: the users table has its own policy; a member whose user row is hidden still shows.
-  ['GET', /^\/team$/, 'team.list', 200, (db, m) =>
-    list(db, `SELECT t.user_id, u.email, t.role, t.permissions::text AS permissions, t.created_at
-      FROM billium.team_members t LEFT JOIN billium.users u ON u.id = t.user_id
-      WHERE t.merchant_id = $1 ORDER BY t.created_at, t.user_id`, [m])],
-];
 
 // Statuses for errors without an envelope: bad input is the client's; the rest is ours.
 function mapError(err) {
@@ -133,12 +70,25 @@ function mapError(err) {
   try { envelope = JSON.parse(err.detail); } catch { /* not billium's */ }
   if (envelope && Number.isInteger(envelope.status)) {
     const headers = {};
-    if (envelope.status === 429 && Number.isFinite(envelope.retry_after_ms))
-      headers['retry-after'] = String(Math.max(1, Math.ceil(envelope.retry_after_ms / 1000)));
+    if (envelope.status === 429 && Number.isFinite(envelope.retry_after_ms)) {
+      const wait = Math.max(1, Math.ceil(envelope.retry_after_ms / 1000));
+      headers['retry-after'] = String(wait);
+      // The reset names the same moment as Retry-After (the draft asks for it).
+      headers.ratelimit = `${RATELIMIT_POLICY};r=0;t=${wait}`;
+    }
     return [envelope.status, err.detail, headers]; // billium's envelope, byte for byte
   }
-  if (err.code === '22P02' || err.code === '22023')
+  if (err.code === '22P02' || err.code === '22023' || err.code === '22007' || err.code === '22008')
     return [400, JSON.stringify({ status: 400, code: 'INVALID_INPUT', message: err.message }), {}];
+  if (err.code === 'P0002') // a key management function's "the API key does not exist"
+    return [404, JSON.stringify({ status: 404, code: 'NOT_FOUND', message: err.message }), {}];
+  if (err.code === '23505')
+    return [409, JSON.stringify({ status: 409, code: 'CONFLICT', message: 'it exists already' }), {}];
+  if (err.code === '23503')
+    return [400, JSON.stringify({ status: 400, code: 'INVALID_INPUT', message: 'it names something that does not exist' }), {}];
+  // A row the policies refuse to write (WITH CHECK), or a column the caller may not touch.
+  if (err.code === '42501')
+    return [403, JSON.stringify({ status: 403, code: 'PERMISSION_DENIED', message: err.message }), {}];
   if (/^2[23]/.test(err.code || ''))
     return [400, JSON.stringify({ status: 400, code: 'INVALID_INPUT', message: 'a value was refused' }), {}];
   // Internals stay in our log (SQLSTATE and message; billium never puts a key in either).
@@ -146,8 +96,15 @@ function mapError(err) {
   return [500, JSON.stringify({ status: 500, code: 'INTERNAL_ERROR', message: 'internal error' }), {}];
 }
 
+// An error body gains the request's id; billium's envelope keeps its bytes and gains it last.
+function withRequestId(text, requestId) {
+  if (!requestId || !text.endsWith('}')) return text;
+  return `${text.slice(0, -1)}${text.length > 2 ? ',' : ''}"request_id":${JSON.stringify(requestId)}}`;
+}
+
 function send(res, status, body, headers = {}) {
-  const text = typeof body === 'string' ? body : JSON.stringify(body);
+  let text = typeof body === 'string' ? body : JSON.stringify(body);
+  if (status >= 400) text = withRequestId(text, res.requestId);
   res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', ...headers });
   res.end(text);
 }
@@ -245,37 +202,60 @@ async function handleScanning(req, res) {
   }
 }
 
+// --- the API ----------------------------------------------------------------------------------
+
 // Parsed only after the gate, so a caller without a key learns 401, not that their JSON is bad.
+// No body at all is an empty object: the handler says which fields it needs.
 function jsonBody(raw) {
   return () => {
+    if (!raw) return {};
     let value;
-    try { value = JSON.parse(raw || 'null'); } catch { value = undefined; }
+    try { value = JSON.parse(raw); } catch { value = undefined; }
     if (value === null || typeof value !== 'object' || Array.isArray(value))
       throw new Reply(400, 'INVALID_REQUEST', 'the body must be a JSON object');
     return value;
   };
 }
 
-async function handle(req, res) {
-  const path = new URL(req.url, 'http://gateway').pathname;
-  if (path === SCANNING_PATH && req.method === 'POST' && scannerPool) return handleScanning(req, res);
-  const scoped = PREFIX.exec(path);
-  if (scoped) {
-    if (cors.preflight(req, res, scoped[1], scoped[2])) return;
-    cors.grant(req, res, scoped[1]);
+// RateLimit-Policy and RateLimit (draft-ietf-httpapi-ratelimit-headers-12) from the bucket the
+// key was charged to: the quota is the burst, refilled over the window; r the requests left, t
+// the seconds until the bucket is full again.
+function rateLimitHeaders(row) {
+  if (!row) return {};
+  return {
+    'ratelimit-policy': `${RATELIMIT_POLICY};q=${row.quota};w=${row.window_seconds}`,
+    ratelimit: `${RATELIMIT_POLICY};r=${row.remaining};t=${row.reset_seconds}`,
+  };
+}
+
+// billium.actions as the OpenAPI document names each action's rule; read once.
+let catalog;
+async function actionCatalog() {
+  if (!catalog) {
+    const { rows } = await pool.query('SELECT name, permission, role, secret_only FROM billium.actions');
+    catalog = new Map(rows.map((r) => [r.name, r]));
   }
-  let route, params;
-  for (const r of scoped ? routes : []) {
-    const match = r[0] === req.method && r[1].exec(scoped[2]);
-    if (match) { route = r; params = match.slice(1); break; }
+  return catalog;
+}
+
+// Browsers: CORS grants and the refusal of a secret key sent from a page (cors.js).
+const cors = createCors({ reply: (status, code, message) => new Reply(status, code, message), send: (...a) => send(...a) });
+
+async function handleApi(req, res, scoped) {
+  if (cors.preflight(req, res, scoped.merchantId, scoped.rest)) return;
+  cors.grant(req, res, scoped.merchantId);
+  const found = routeList.match(req.method, scoped.rest);
+  if (!found) return send(res, 404, { status: 404, code: 'NOT_FOUND', message: 'no such route' });
+  if (found.allow) {
+    return send(res, 405, { status: 405, code: 'METHOD_NOT_ALLOWED', message: `${req.method} is not allowed here` },
+      { allow: found.allow.join(', ') });
   }
-  if (!route) return send(res, 404, { status: 404, code: 'NOT_FOUND', message: 'no such route' });
-  const [, , action, success, run] = route;
-  const merchantId = scoped[1]; // as sent: the database parses it (not a uuid: 22P02, a 400)
+  const { route, params } = found;
+  const run = handlers[route.action];
 
   const bytes = await readBody(req, MAX_BODY);
-  const raw = bytes?.toString('utf8');
   if (bytes === null) return send(res, 413, { status: 413, code: 'PAYLOAD_TOO_LARGE', message: `the body is over ${MAX_BODY} bytes` });
+  const raw = bytes.toString('utf8');
 
   // The credentials go to the database as bind parameters, never into SQL text or our log.
   const apiKey = req.headers['x-api-key'] ?? '';
@@ -283,34 +263,62 @@ async function handle(req, res) {
 
   const db = await pool.connect();
   let broken;
+  let limits = {};
   try {
     await db.query('BEGIN');
-    // Both for this transaction only (is_local). An empty value means none; both present is
-    // refused by the database (PRINCIPAL_CONFLICT), neither by the gate (API_KEY_MISSING).
-    // Settings rather than billium_authenticate($1): the gate then verifies the caller itself,
-    // so even a 401 names the action, and the conflict check sees key and session together.
-    await db.query("SELECT set_config('billium.api_key', $1, true), set_config('billium.session', $2, true)",
-      [apiKey, session]);
-    const refusal = cors.secretKeyInBrowser(req, apiKey, action,
-      await db.query('SELECT billium.billium_authorize($1, $2)', [action, merchantId]).then(() => undefined, (e) => e));
-    if (refusal) throw refusal;
-    const payload = await run(db, merchantId, params, jsonBody(raw));
+    // For this transaction only (is_local). An empty value means none; both present is refused
+    // by the database (PRINCIPAL_CONFLICT), neither by the gate (API_KEY_MISSING).
+    await db.query(`SELECT set_config('billium.api_key', $1, true), set_config('billium.session', $2, true),
+      set_config('billium.request_id', $3, true)`, [apiKey, session, res.requestId]);
+    // 1. The credentials: the key is verified (401) and charged (429) here, the action named in
+    //    the envelope; the bucket it drew from gives the RateLimit headers, refusals included.
+    const { rows: [bucket] } = await db.query('SELECT * FROM billium.billium_rate_limit_current($1)', [route.action]);
+    limits = rateLimitHeaders(bucket);
+    // A valid sk key sent from a page (an Origin header): refused before the gate (cors.js).
+    const inBrowser = cors.secretKeyInBrowser(req, apiKey, route.action);
+    if (inBrowser) throw inBrowser;
+    // 2. The gate, on the merchant of the path.  A merchant id that is not a uuid names no
+    //    merchant: the gate is asked without one (a missing key is still 401, a key on another
+    //    merchant is refused), then the id is 400.
+    const merchantId = UUID.test(scoped.merchantId) ? scoped.merchantId : null;
+    const { rows: [{ principal }] } = await db.query(
+      'SELECT billium.billium_authorize($1, $2) AS principal', [route.action, merchantId]);
+    if (merchantId === null) throw new Reply(400, 'INVALID_INPUT', 'merchantId must be a uuid');
+    // 3. The input, then the work.
+    const payload = await run(db, { m: merchantId, params, body: jsonBody(raw), principal });
     await db.query('COMMIT');
-    send(res, success, payload);
+    send(res, route.status, payload, limits);
   } catch (err) {
     // The principal ends with the transaction, so nothing of this caller stays on the connection.
     await db.query('ROLLBACK').catch((e) => { broken = e; });
     const [status, body, headers] = mapError(err);
-    send(res, status, body, headers);
+    send(res, status, body, { ...limits, ...headers });
   } finally {
     db.release(broken); // a connection that could not roll back is discarded, not reused
   }
 }
 
+async function handle(req, res) {
+  const path = new URL(req.url, 'http://gateway').pathname;
+  if (path === SCANNING_PATH && req.method === 'POST' && scannerPool) return handleScanning(req, res);
+  if (path === '/openapi.json') {
+    if (req.method !== 'GET' && req.method !== 'HEAD')
+      return send(res, 405, { status: 405, code: 'METHOD_NOT_ALLOWED', message: `${req.method} is not allowed here` }, { allow: 'GET, HEAD' });
+    return send(res, 200, routeList.openapi(await actionCatalog()), { 'cache-control': 'public, max-age=300' });
+  }
+  const scoped = routeList.splitPath(path);
+  if (!scoped) return send(res, 404, { status: 404, code: 'NOT_FOUND', message: 'no such route' });
+  return handleApi(req, res, scoped);
+}
+
 const server = http.createServer((req, res) => {
   const started = Date.now();
-  // Only method, path and status are logged: never a header, so never a key or a token.
-  res.on('finish', () => console.log(`${req.method} ${req.url.split('?')[0]} ${res.statusCode} ${Date.now() - started}ms`));
+  const given = req.headers['x-request-id'];
+  res.requestId = typeof given === 'string' && REQUEST_ID.test(given) ? given : crypto.randomUUID();
+  res.setHeader('x-request-id', res.requestId);
+  // Only method, path, status and the request id are logged: never a header value but that id,
+  // so never a key or a token.
+  res.on('finish', () => console.log(`${req.method} ${req.url.split('?')[0]} ${res.statusCode} ${Date.now() - started}ms ${res.requestId}`));
   handle(req, res).catch((err) => {
     console.error(`unhandled: ${err.code || ''} ${err.message}`);
     if (!res.headersSent) send(res, 500, { status: 500, code: 'INTERNAL_ERROR', message: 'internal error' });

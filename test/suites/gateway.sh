@@ -193,7 +193,7 @@ elif ((NODE_PASSED == 0)); then
 fi
 if ((NODE_FAILED > 0)); then
     echo "# the gateway's own log, but for its request lines:"
-    grep -v '^[A-Z]* /.* [0-9]*ms$' "$WORK/gateway.log" | diag
+    grep -Ev '^[A-Z]+ /.* [0-9]+ms( [^ ]+)?$' "$WORK/gateway.log" | diag
 fi
 if [[ $RATE_LIMIT == 0 ]]; then
     echo "# the 429 test is a TODO: the rate limiter (merchants.rate_limit, billium preloaded) is not installed"
