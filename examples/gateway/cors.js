@@ -25,8 +25,8 @@ const ALLOWED_HEADERS = 'content-type, x-api-key, x-request-id';
 const EXPOSED_HEADERS = 'x-request-id, retry-after, ratelimit, ratelimit-policy';
 const MAX_AGE = '600';
 
-// An origin as browsers send it: scheme://host[:port], lower case, no path.
-const ORIGIN = /^https?:\/\/[a-z0-9.-]+(:[0-9]{1,5})?$/;
+// An origin as browsers send it: scheme://host[:port], lower case, no path; an IPv6 host in brackets.
+const ORIGIN = /^https?:\/\/([a-z0-9.-]+|\[[0-9a-f:.]+\])(:[0-9]{1,5})?$/;
 
 function parseOrigins(text, source) {
   const origins = new Set();

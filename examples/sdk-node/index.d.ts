@@ -35,7 +35,12 @@ export declare class BilliumError extends Error {
   readonly message: string;
   /** The action refused, e.g. invoices.list. */
   readonly action: string | null;
-  /** The permissions or security factors missing (PERMISSION_DENIED, SECURITY_REQUIREMENT_NOT_MET); else []. */
+  /** PERMISSION_DENIED: the permission the action requires, e.g. invoice:create; else null. */
+  readonly required: string | null;
+  /** PERMISSION_DENIED for an action ruled by a team role (team.transferOwnership): the role; else null. */
+  readonly requiredRole: string | null;
+  /** What the caller lacks: a session's security factors (SECURITY_REQUIREMENT_NOT_MET), the
+   *  permission of a PERMISSION_DENIED; else []. */
   readonly missing: string[];
   /** On 429: how long to wait before trying again, in ms; else null. */
   readonly retryAfterMs: number | null;

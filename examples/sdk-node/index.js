@@ -15,14 +15,20 @@ const VERSION = require('./package.json').version;
 const PUBLIC = new Set(PUBLIC_ACTIONS);
 
 class BilliumError extends Error {
-  // fields: status, code, message, and from the envelope action, missing, retryAfterMs, requestId
-  constructor({ status, code, message, action, missing, retryAfterMs, requestId, body }) {
+  // fields: status, code, message, and from the envelope action, required, requiredRole,
+  // missing, retryAfterMs, requestId
+  constructor({ status, code, message, action, required, requiredRole, missing, retryAfterMs, requestId, body }) {
     super(message);
     this.name = 'BilliumError';
     this.status = status;
     this.code = code;
     this.action = action ?? null;
-    this.missing = Array.isArray(missing) ? missing : [];
+    this.required = typeof required === 'string' ? required : null;
+    this.requiredRole = typeof requiredRole === 'string' ? requiredRole : null;
+    // What the caller lacks: the security factors of a session (the envelope's missing), or the
+    // permission a PERMISSION_DENIED names.
+    if (Array.isArray(missing)) this.missing = missing;
+    else this.missing = code === 'PERMISSION_DENIED' && this.required ? [this.required] : [];
     this.retryAfterMs = Number.isFinite(retryAfterMs) ? retryAfterMs : null;
     this.requestId = requestId ?? null;
     this.body = body ?? null;
@@ -106,6 +112,8 @@ class Billium {
         code: typeof envelope.code === 'string' ? envelope.code : `HTTP_${res.status}`,
         message: typeof envelope.message === 'string' ? envelope.message : (text || res.statusText),
         action: envelope.action ?? route.action,
+        required: envelope.required,
+        requiredRole: envelope.required_role,
         missing: envelope.missing,
         retryAfterMs,
         requestId: res.headers.get('x-request-id') ?? envelope.request_id,

@@ -7,6 +7,7 @@
 #   1. a scratch database, the gateway's role and fixtures (test/lib/clients.sh)
 #   2. the SDK's generated files are what examples/api/routes.json and this database's
 #      billium.actions give (scripts/generate.js --check)
+#      and the .d.ts files type-check test/types.ts (npm ci: typescript, a dev dependency)
 #   3. the gateway started on a free port; examples/sdk-node/test/sdk.test.js run against it with
 #      the catalog's actions and pk-allowed actions
 set -uo pipefail
@@ -37,6 +38,16 @@ if (cd "$SDK_DIR" && node scripts/generate.js --check --public-actions "$CATALOG
     ok "lib/routes.js and lib/resources.d.ts are up to date with routes.json and billium.actions"
 else
     not_ok "lib/routes.js and lib/resources.d.ts are up to date with routes.json and billium.actions"
+    diag <"$WORK/err"
+fi
+
+# The declarations (index.d.ts, lib/resources.d.ts) as a TypeScript caller uses them.
+if (cd "$SDK_DIR" && npm ci --no-audit --no-fund --loglevel=error >/dev/null &&
+    npx --no-install tsc --noEmit --strict --target es2022 --lib es2022,dom --module commonjs \
+        --moduleResolution node test/types.ts) >"$WORK/err" 2>&1; then
+    ok "the SDK's .d.ts files type-check a TypeScript caller (tsc --strict, test/types.ts)"
+else
+    not_ok "the SDK's .d.ts files type-check a TypeScript caller (tsc --strict, test/types.ts)"
     diag <"$WORK/err"
 fi
 

@@ -123,7 +123,8 @@ test('a key without the permission: BilliumError 403 PERMISSION_DENIED with the 
   assert.equal(err.status, 403);
   assert.equal(err.code, 'PERMISSION_DENIED');
   assert.equal(err.action, 'invoices.create');
-  assert.ok(Array.isArray(err.missing));
+  assert.equal(err.required, 'invoice:create');
+  assert.deepEqual(err.missing, ['invoice:create']);
   assert.equal(err.retryAfterMs, null);
   assert.equal(err.requestId, 'sdk-test-permission-1');
   assert.equal(typeof err.message, 'string');
