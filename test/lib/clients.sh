@@ -7,7 +7,8 @@
 #
 # Fixtures: "Shop Co" (owner, a product "T-shirt" at 25.00 usd; keys sk {*}, pk {invoice:create,
 # invoice:view,product:view}, narrow sk {invoice:view}), "Other Co" with an sk key, and
-# "Limited Co" with an sk key and a rate limit of 1 request/s, burst 1.
+# "Limited Co" with an sk key and a rate limit of 1 request per 5 s, burst 1 (slow enough
+# for requests under valgrind to find the bucket still empty).
 
 clients_cleanup() {
     gateway_stop
@@ -55,7 +56,7 @@ SELECT billium.billium_act_as(:'limited_owner') IS NOT NULL AS acting \gset
 SELECT api_key AS limited_sk FROM billium.billium_create_api_key(:'limited', 'sk', '{*}', 'limited server') \gset
 COMMIT;
 \if :has_limiter
-UPDATE billium.merchants SET rate_limit = 1, rate_burst = 1 WHERE id = :'limited';
+UPDATE billium.merchants SET rate_limit = 0.2, rate_burst = 1 WHERE id = :'limited';
 \endif
 SELECT json_build_object('merchant', :'m', 'owner', :'owner', 'product', :'product',
     'other', :'other', 'limited', :'limited',
