@@ -19,7 +19,6 @@
 //                               refused with 403 SECRET_KEY_IN_BROWSER; allow: no such check
 
 const fs = require('node:fs');
-const path = require('node:path');
 
 const ALLOWED_HEADERS = 'content-type, x-api-key, x-request-id';
 const EXPOSED_HEADERS = 'x-request-id, retry-after, ratelimit, ratelimit-policy';
@@ -37,20 +36,6 @@ function parseOrigins(text, source) {
     origins.add(origin);
   }
   return origins;
-}
-
-// routes.json's paths as regular expressions over the path after the prefix, each with its methods.
-function pathTable(routesFile) {
-  const doc = JSON.parse(fs.readFileSync(routesFile, 'utf8'));
-  const byPath = new Map();
-  for (const r of doc.routes) {
-    if (!byPath.has(r.path)) byPath.set(r.path, new Set());
-    byPath.get(r.path).add(r.method);
-  }
-  return [...byPath].map(([p, methods]) => ({
-    pattern: new RegExp(`^${p.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\{[^}]+\}/g, '[^/]+')}$`),
-    methods: [...methods].sort().join(', '),
-  }));
 }
 
 // The merchant file, re-read when its mtime changes; a broken file grants nothing (and says so).
@@ -81,14 +66,14 @@ function merchantOrigins(file) {
 }
 
 // reply(status, code, message): the gateway's own error for a refusal (its Reply class);
-// send(res, status, body, headers): its way of answering.
-function createCors({ routesFile, env = process.env, reply, send }) {
+// send(res, status, body, headers): its way of answering; methodsFor(rest): the methods the list
+// (examples/api/routes.json) has for a path after the prefix, or null when it has none.
+function createCors({ env = process.env, reply, send, methodsFor }) {
   const everywhere = parseOrigins(env.CORS_ALLOWED_ORIGINS, 'CORS_ALLOWED_ORIGINS');
   const forMerchant = merchantOrigins(env.CORS_MERCHANT_ORIGINS_FILE);
   const refuseSecret = (env.SECRET_KEY_IN_BROWSER ?? 'refuse') !== 'allow';
   if (!['refuse', 'allow', undefined].includes(env.SECRET_KEY_IN_BROWSER))
     throw new Error('SECRET_KEY_IN_BROWSER must be refuse or allow');
-  const paths = pathTable(routesFile ?? path.join(__dirname, '..', 'api', 'routes.json'));
 
   function allowed(origin, merchantId) {
     if (typeof origin !== 'string') return false;
@@ -113,15 +98,15 @@ function createCors({ routesFile, env = process.env, reply, send }) {
   function preflight(req, res, merchantId, rest) {
     if (req.method !== 'OPTIONS' || !req.headers.origin || !req.headers['access-control-request-method'])
       return false;
-    const entry = paths.find((p) => p.pattern.test(rest));
+    const methods = methodsFor(rest);
     const json = (status, code, message) => send(res, status, { status, code, message }, { vary: 'Origin' });
-    if (!entry) json(404, 'NOT_FOUND', 'no such route');
+    if (!methods) json(404, 'NOT_FOUND', 'no such route');
     else if (!allowed(req.headers.origin, merchantId))
       json(403, 'CORS_ORIGIN_NOT_ALLOWED', 'this origin may not call the API from a browser');
     else {
       res.writeHead(204, {
         'access-control-allow-origin': req.headers.origin,
-        'access-control-allow-methods': entry.methods,
+        'access-control-allow-methods': [...new Set(methods)].sort().join(', '),
         'access-control-allow-headers': ALLOWED_HEADERS,
         'access-control-max-age': MAX_AGE,
         vary: 'Origin',

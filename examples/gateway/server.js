@@ -26,7 +26,8 @@
 // PORT (default 8080; 0 picks a free one); for secret scanning, SECRET_SCANNING_KEYS_FILE (GitHub's
 // public_keys document, read at each report so that keys rotate without a restart) and
 // SCANNER_PGUSER, SCANNER_PGPASSWORD (the route answers 404 unless both the file and the user are
-// set). Listens on 127.0.0.1 only.
+// set); for pages calling it with pk keys, CORS_ALLOWED_ORIGINS, CORS_MERCHANT_ORIGINS_FILE and
+// SECRET_KEY_IN_BROWSER (cors.js). Listens on 127.0.0.1 only.
 
 const crypto = require('node:crypto');
 const fs = require('node:fs/promises');
@@ -239,7 +240,11 @@ async function actionCatalog() {
 }
 
 // Browsers: CORS grants and the refusal of a secret key sent from a page (cors.js).
-const cors = createCors({ reply: (status, code, message) => new Reply(status, code, message), send: (...a) => send(...a) });
+const cors = createCors({
+  reply: (status, code, message) => new Reply(status, code, message),
+  send: (...args) => send(...args),
+  methodsFor: (rest) => routeList.match('OPTIONS', rest)?.allow ?? null, // no route has OPTIONS
+});
 
 async function handleApi(req, res, scoped) {
   if (cors.preflight(req, res, scoped.merchantId, scoped.rest)) return;
