@@ -23,6 +23,7 @@ calc() { awk "BEGIN { printf \"%.${2:-3}f\", $1 }"; }
 setup() {
     billium_ensure_packages
     billium_build_install
+    billium_install_fixtures
     billium_start_cluster
     command -v pgbench >/dev/null || billium_die "pgbench not found in $PG_BINDIR"
     createdb "$DB"
@@ -35,6 +36,8 @@ BEGIN
 	END IF;
 END
 $$;
+-- The fixtures below: the test-only extension (scripts/lib.sh billium_install_fixtures).
+CREATE EXTENSION billium_test;
 CREATE TABLE public.keys AS
 	SELECT row_number() OVER () AS i, t.merchant_id,
 		   billium.billium_test_key(t.merchant_id, CASE WHEN g % 2 = 0 THEN 'sk' ELSE 'pk' END, '{invoice:view}') AS api_key

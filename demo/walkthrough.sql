@@ -378,4 +378,37 @@ ROLLBACK;
 RESET ROLE;
 
 \echo
+\echo '== 32. Rolling a key hands out its power: an ADMIN may not roll the owner''s {*} key (403 naming the excess) =='
+-- Provisioning (as the superuser): an ADMIN joins Acme.
+INSERT INTO users (id, email) VALUES ('a0000000-0000-0000-0000-000000000004', 'admin@acme.test');
+INSERT INTO team_members (merchant_id, user_id, role)
+	VALUES ('b0000000-0000-0000-0000-000000000001', 'a0000000-0000-0000-0000-000000000004', 'ADMIN');
+SET ROLE demo_app;
+BEGIN;
+SELECT kind FROM billium_act_as('a0000000-0000-0000-0000-000000000001');
+INSERT INTO demo_keys SELECT 'owner all', id, api_key
+	FROM billium_create_api_key('b0000000-0000-0000-0000-000000000001', 'sk', '{*}', 'owner all');
+COMMIT;
+BEGIN;
+SELECT kind FROM billium_act_as('a0000000-0000-0000-0000-000000000004');
+SELECT id FROM billium_roll_api_key((SELECT id FROM demo_keys WHERE name = 'owner all'), '1 hour');
+ROLLBACK;
+\echo '... the owner may roll it, but the old key''s grace is at most billium.max_roll_grace (7 days):'
+BEGIN;
+SELECT kind FROM billium_act_as('a0000000-0000-0000-0000-000000000001');
+SELECT current_setting('billium.max_roll_grace') AS max_roll_grace;
+SELECT id FROM billium_roll_api_key((SELECT id FROM demo_keys WHERE name = 'owner all'), '30 days');
+ROLLBACK;
+BEGIN;
+SELECT kind FROM billium_act_as('a0000000-0000-0000-0000-000000000001');
+INSERT INTO demo_keys SELECT 'owner all, rolled', id, api_key
+	FROM billium_roll_api_key((SELECT id FROM demo_keys WHERE name = 'owner all'), '1 hour');
+SELECT k.permissions = '{*}' AS same_grant, k.created_by AS creator, k.rolled_from = o.id AS rolled_from_old,
+       k.rolled_by_user AS rolled_by
+FROM api_keys k, demo_keys o, demo_keys n
+WHERE o.name = 'owner all' AND n.name = 'owner all, rolled' AND k.id = n.id;
+COMMIT;
+RESET ROLE;
+
+\echo
 \echo 'End of the walk-through.'

@@ -109,6 +109,13 @@ billium_build_install() {
         make -s --no-print-directory PG_CONFIG="$PG_CONFIG" install)
 }
 
+# The test-only extension billium_test (the fixtures that write past the policies), which
+# `make install` leaves out.  For the test drivers and benches, never for a deployment.
+billium_install_fixtures() {
+    billium_log "installing the test-only extension billium_test"
+    (cd "$BILLIUM_ROOT" && make -s --no-print-directory PG_CONFIG="$PG_CONFIG" install-fixtures)
+}
+
 # ---------------------------------------------------------------------------
 # Throwaway cluster
 # ---------------------------------------------------------------------------

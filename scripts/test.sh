@@ -144,7 +144,7 @@ run_pgtap() {
     section "pgTAP (${#files[@]} files)"
     PGTAP_PASSED=0 PGTAP_FAILED=0 PGTAP_TODO=0 PGTAP_BROKEN=()
     if ! createdb billium_tap ||
-        ! billium_psql -d billium_tap -c 'CREATE EXTENSION pgtap; CREATE EXTENSION billium;'; then
+        ! billium_psql -d billium_tap -c 'CREATE EXTENSION pgtap; CREATE EXTENSION billium; CREATE EXTENSION billium_test;'; then
         record "pgTAP" 0 1 "could not set up database billium_tap"
         return 0
     fi
@@ -199,6 +199,7 @@ main() {
     billium_install_traps
     billium_ensure_packages
     billium_build_install
+    billium_install_fixtures
     billium_start_cluster
 
     run_regression

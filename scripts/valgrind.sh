@@ -194,6 +194,7 @@ valgrind_main() {
     billium_ensure_packages
     valgrind_ensure
     billium_build_install
+    billium_install_fixtures
     valgrind_start_cluster
 
     run_regression

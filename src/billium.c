@@ -10,6 +10,7 @@
 #include "cache.h"
 #include "errors.h"
 #include "gate.h"
+#include "keys.h"
 #include "principal.h"
 #include "ratelimit.h"
 #include "request.h"
@@ -24,6 +25,7 @@ _PG_init(void)
 	errors_init();
 	principal_init();
 	gate_init();
+	keys_init();
 	key_cache_init();
 	ratelimit_init();
 	request_init();

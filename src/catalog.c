@@ -87,3 +87,45 @@ billium_action_mask(const char *action)
 	}
 	return mask;
 }
+
+/* Does the permission need its domain's view beside it?  Not a view, and not create-like. */
+static int
+needs_view(int bit)
+{
+	const char *name = billium_permissions[bit].name;
+	const char *action = strchr(name, ':') + 1;
+
+	return strcmp(action, "view") != 0 && strcmp(action, "create") != 0 &&
+		   strcmp(name, "team:invite") != 0;
+}
+
+/* The bit of the domain's view permission ("<domain>:view"); every domain has one. */
+static int
+domain_view_bit(int bit)
+{
+	const char *domain = billium_permissions[bit].domain;
+
+	for (int b = 0; b < BILLIUM_PERMISSION_COUNT; b++)
+		if (strcmp(billium_permissions[b].domain, domain) == 0 &&
+			strcmp(strchr(billium_permissions[b].name, ':') + 1, "view") == 0)
+			return b;
+	return -1;
+}
+
+uint64_t
+billium_missing_views(uint64_t set)
+{
+	uint64_t missing = 0;
+
+	for (int bit = 0; bit < BILLIUM_PERMISSION_COUNT; bit++)
+	{
+		int view;
+
+		if (!(set & BILLIUM_BIT(bit)) || !needs_view(bit))
+			continue;
+		view = domain_view_bit(bit);
+		if (view >= 0 && !(set & BILLIUM_BIT(view)))
+			missing |= BILLIUM_BIT(view);
+	}
+	return missing;
+}

@@ -75,4 +75,11 @@ extern uint64_t billium_domain_mask(const char *name, size_t len);
 /* Mask of every permission whose action (the part after ':') equals action. */
 extern uint64_t billium_action_mask(const char *action);
 
+/*
+ * The views set lacks for its shape: a grant holding a permission of a domain other than its
+ * view and its create-like ones (*:create, team:invite) must also hold that domain's view, since
+ * writing implies seeing what is written.  0 when set has the shape.
+ */
+extern uint64_t billium_missing_views(uint64_t set);
+
 #endif

@@ -17,6 +17,7 @@
 #endif
 
 #include "access/xact.h"
+#include "utils/guc.h"
 
 #include "cache.h"
 #include <openssl/evp.h>
@@ -24,6 +25,24 @@
 #include "errors.h"
 #include "keys.h"
 #include "parse_key.h"
+
+/* Seconds a rolled key may go on working beside its replacement (billium.max_roll_grace). */
+static int max_roll_grace = 7 * 24 * 60 * 60;
+
+void
+keys_init(void)
+{
+	/*
+	 * A grace period keeps a replaced key working; a leaked key rolled with a long one stays a
+	 * working key.  Superuser-only so that no role can lengthen what billium_roll_api_key allows,
+	 * and readable by all so that callers can see the bound.  Seconds, so '12h' and '7d' work.
+	 */
+	DefineCustomIntVariable(
+		"billium.max_roll_grace", "The longest grace period billium_roll_api_key accepts.",
+		"A rolled key keeps working for its grace period; a longer one is "
+		"refused. Set by superusers only.",
+		&max_roll_grace, 7 * 24 * 60 * 60, 0, INT_MAX, PGC_SUSET, GUC_UNIT_S, NULL, NULL, NULL);
+}
 
 /* Bytes >= 248 are rejected so that byte % 62 is uniform: 248 = 4 * 62. */
 #define BASE62_REJECT_FROM 248

@@ -10,6 +10,9 @@
 
 #define BILLIUM_KEY_HASH_LEN 32 /* SHA-256 */
 
+/* The settings of the key functions (billium.max_roll_grace). */
+extern void keys_init(void);
+
 /* SHA-256 of the key text. */
 extern void key_hash(const char *key, size_t len, uint8 hash[BILLIUM_KEY_HASH_LEN]);
 

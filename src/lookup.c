@@ -22,12 +22,24 @@
 #include "lookup.h"
 
 /*
- * The key; leaked is the SQL of its 8th column, whether it was revoked because it leaked
- * (api_keys.leaked_at, from 0.6.0 on; "false" before the upgrade adds the column).
+ * The key, with its validity taken over its lineage: a key minted by a key (created_by_key) is
+ * valid only while every ancestor is, so "revoked" is any of them revoked and the expiry the
+ * earliest among them.  The path stops a cycle that a hand-written row could make.  leaked is the
+ * SQL of its 8th column, whether the key itself was revoked because it leaked (api_keys.leaked_at,
+ * from 0.6.0 on; "false" before the upgrade adds the column).
  */
 #define KEY_QUERY(leaked)                                                                          \
-	"SELECT k.id, k.merchant_id, k.created_by, k.key_type, k.revoked_at IS NOT NULL,"              \
-	"       k.expires_at,"                                                                         \
+	"WITH RECURSIVE lineage (id, parent, path, revoked, expires_at) AS ("                          \
+	"  SELECT k.id, k.created_by_key, ARRAY[k.id], k.revoked_at IS NOT NULL, k.expires_at"         \
+	"    FROM billium.api_keys k WHERE k.key_hash OPERATOR(pg_catalog.=) $1"                       \
+	"  UNION ALL"                                                                                  \
+	"  SELECT a.id, a.created_by_key, l.path OPERATOR(pg_catalog.||) a.id,"                        \
+	"         a.revoked_at IS NOT NULL, a.expires_at"                                              \
+	"    FROM lineage l JOIN billium.api_keys a ON a.id OPERATOR(pg_catalog.=) l.parent"           \
+	"   WHERE NOT a.id OPERATOR(pg_catalog.=) ANY (l.path))"                                       \
+	"SELECT k.id, k.merchant_id, k.created_by, k.key_type,"                                        \
+	"       (SELECT pg_catalog.bool_or(l.revoked) FROM lineage l),"                                \
+	"       (SELECT pg_catalog.min(l.expires_at) FROM lineage l),"                                 \
 	"       k.permissions OPERATOR(billium.&) billium.billium_key_type_cap(k.key_type)"            \
 	"         OPERATOR(billium.&) COALESCE(tm.permissions OPERATOR(billium.&)"                     \
 	"                                      billium.billium_role_cap(tm.role),"                     \

@@ -20,17 +20,18 @@ typedef struct KeyRecord
 	pg_uuid_t merchant_id;
 	pg_uuid_t created_by;
 	BilliumKeyType key_type;
-	bool revoked;
-	bool leaked;			  /* revoked because a secret scanner reported it (leaked_at) */
-	bool expires;			  /* has an expiry */
-	TimestampTz expires_at;	  /* valid while expires */
+	bool revoked;			  /* the key or one of its ancestors (the keys that minted it) */
+	bool leaked;			  /* the key itself revoked because a secret scanner reported it */
+	bool expires;			  /* it or an ancestor has an expiry */
+	TimestampTz expires_at;	  /* the earliest of those; valid while expires */
 	BilliumPermset effective; /* granted & type cap & creator's team permissions */
 } KeyRecord;
 
 /*
  * The key whose SHA-256 is hash, as of the latest committed state (not the statement's snapshot,
  * so a cached record is never older than the invalidations already received); false when no
- * key has it.
+ * key has it.  The record depends on the rows of the key's ancestors too: a change to any row of
+ * api_keys must invalidate every cached record.
  */
 extern bool lookup_key(const uint8 *hash, KeyRecord *record);
 

@@ -351,6 +351,14 @@ billium_permset_count(PG_FUNCTION_ARGS)
 	PG_RETURN_INT32(pg_popcount64(PG_GETARG_PERMSET(0)));
 }
 
+/* The domain views the set lacks for its shape (catalog.h): {} when it has the shape. */
+PG_FUNCTION_INFO_V1(billium_permset_missing_views);
+Datum
+billium_permset_missing_views(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_PERMSET(billium_missing_views(PG_GETARG_PERMSET(0)));
+}
+
 /* The set as text[] in bit order; also the cast to text[]. */
 PG_FUNCTION_INFO_V1(billium_permset_names);
 Datum

@@ -630,8 +630,9 @@ billium_rate_limit_current(PG_FUNCTION_ARGS)
 	bucket_peek(&key, &limits, clock_now(), &tokens, &retry_us);
 	full_us = (int64)(((double)limits.burst - tokens) * (double)limits.interval);
 	values[0] = Int32GetDatum((int32)limits.burst);
+	/* Rounded: a rate stored as real (0.01 as 0.0099999998) must not add a second to it. */
 	values[1] = Int32GetDatum(
-		(int32)Min((limits.burst * limits.interval + 999999) / 1000000, PG_INT32_MAX));
+		(int32)Min(Max((limits.burst * limits.interval + 500000) / 1000000, 1), PG_INT32_MAX));
 	values[2] = Int32GetDatum((int32)floor(tokens));
 	values[3] = Int32GetDatum(
 		(int32)Min(((floor(tokens) < 1 ? retry_us : full_us) + 999999) / 1000000, PG_INT32_MAX));

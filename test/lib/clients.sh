@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 #
 # What the client suites (test/suites/browser.sh, test/suites/sdk_node.sh) share: a scratch
-# database with billium, the gateway's login role, and fixtures made as the superuser, written
+# database with billium and the test-only billium_test (the fixtures), the gateway's login role, and fixtures made as the superuser, written
 # to $WORK/fixtures.json.  Source it after test/lib/suite.sh and examples/gateway/gateway.sh, with
 # DB, WORK and GATEWAY_ROLE set.  Sets RATE_LIMIT=1 when the rate limiter is on for "Limited Co".
 #
@@ -30,6 +30,7 @@ clients_setup() {
     createdb "$DB" 2>"$WORK/err" || clients_bail "create the scratch database"
     q -d "$DB" -c 'CREATE EXTENSION billium' 2>"$WORK/err" || clients_bail "CREATE EXTENSION billium"
     gateway_update_extension "$DB" >/dev/null 2>"$WORK/err" || clients_bail "ALTER EXTENSION billium UPDATE"
+    q -d "$DB" -c 'CREATE EXTENSION billium_test' 2>"$WORK/err" || clients_bail "CREATE EXTENSION billium_test (the fixtures)"
     gateway_setup_role "$DB" 2>"$WORK/err" || clients_bail "the gateway's login role"
 
     local has_limiter

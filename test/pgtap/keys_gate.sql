@@ -9,7 +9,7 @@
 -- session, a roll with no grace refused from the next transaction) are in
 -- test/specs/key_revoke.spec.
 BEGIN;
-SELECT plan(217);
+SELECT plan(219);
 
 ------------------------------------------------------------------------------------------------
 -- Fixtures, as the superuser.  Two merchants; on merchant one an OWNER, an ADMIN, a MEMBER and
@@ -178,16 +178,19 @@ SET LOCAL ROLE tap_app;
 
 ------------------------------------------------------------------------------------------------
 -- (a) Each of the 34 permissions, alone on an sk key made by the OWNER, opens exactly the
--- actions of billium.actions that name it.
+-- actions of billium.actions that name it.  The keys are written by the billium_test_key
+-- fixture: since 0.6.0 billium_create_api_key refuses a grant like {invoice:edit} that writes
+-- in a domain without its view (test/pgtap/grant_shape.sql), and the gate still answers such
+-- keys from before 0.6.0.
 ------------------------------------------------------------------------------------------------
 
 SELECT is((billium_act_as('b0000000-0000-0000-0000-000000000001')).user_id,
 	'b0000000-0000-0000-0000-000000000001'::uuid, 'act as the OWNER of merchant one');
 CREATE TEMP TABLE single_keys AS
-SELECT p.name AS permission, p."bit", k.id, k.api_key
+SELECT p.name AS permission, p."bit", k.api_key
 FROM billium.permissions p,
-	 LATERAL billium_create_api_key('a0000000-0000-0000-0000-000000000001', 'sk',
-									billium_permset_from_names(ARRAY[p.name]), 'only ' || p.name) k;
+	 LATERAL billium_test_key('a0000000-0000-0000-0000-000000000001', 'sk',
+							  billium_permset_from_names(ARRAY[p.name])) AS k(api_key);
 SELECT is((SELECT count(*) FROM single_keys WHERE api_key ~ '^sk_[0-9A-Za-z]{96}$'), 34::bigint,
 	'the OWNER made 34 single-permission sk keys, each sk_ and 96 base62 characters');
 SELECT is_empty($$
@@ -207,9 +210,12 @@ SELECT is(
 	format('an sk key holding only %s opens exactly its actions', p.name))
 FROM billium.permissions p ORDER BY p."bit";
 
-SELECT is((SELECT count(*) FROM single_gate), 34::bigint * 46, '34 keys tried against 46 actions');
+SELECT is((SELECT count(*) FROM single_gate), 34::bigint * 47, '34 keys tried against 47 actions');
 SELECT is((SELECT count(*) FROM single_gate WHERE outcome = 'allowed'), 46::bigint,
-	'46 (permission, action) pairs allowed: each action opened by exactly one permission');
+	'46 (permission, action) pairs allowed: each action ruled by a permission opened by exactly it');
+-- team.transfer_ownership is ruled by the OWNER role, which no key holds: refused to every key.
+SELECT is((SELECT array_agg(DISTINCT g.outcome) FROM single_gate g WHERE g.action = 'team.transfer_ownership'),
+	ARRAY['PERMISSION_DENIED'], 'the action ruled by a role is refused to every single-permission key');
 SELECT is_empty($$
 	SELECT g.permission, g.action, g.outcome, g.required
 	FROM single_gate g JOIN billium.actions a ON a.name = g.action

@@ -23,15 +23,16 @@ CREATE ROLE regress_priv_plain;
 CREATE ROLE regress_priv_api;
 GRANT billium_api TO regress_priv_api;
 
--- The extension's functions and relations, by pg_depend.
+-- The extension's functions and relations, by pg_depend; with those of the test-only
+-- billium_test (its fixtures are SECURITY DEFINER too, and test databases grant them).
 CREATE TEMP VIEW ext_procs AS
 	SELECT p.* FROM pg_proc p
 	JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
-	JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'billium';
+	JOIN pg_extension e ON e.oid = d.refobjid AND e.extname IN ('billium', 'billium_test');
 CREATE TEMP VIEW ext_rels AS
 	SELECT c.* FROM pg_class c
 	JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e'
-	JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'billium';
+	JOIN pg_extension e ON e.oid = d.refobjid AND e.extname IN ('billium', 'billium_test');
 GRANT SELECT ON ext_procs, ext_rels TO PUBLIC;
 
 ------------------------------------------------------------------------------------------------
@@ -88,6 +89,7 @@ INSERT INTO public_allowed VALUES
 	('billium.billium_permset_names(billium.billium_permset)'),
 	('billium.billium_permset_from_names(text[])'),
 	('billium.billium_permset_from_bigint(bigint)'),
+	('billium.billium_permset_missing_views(billium.billium_permset)'),
 	('billium.billium_role_cap(text)'),
 	('billium.billium_key_type_cap(text)'),
 	('billium.billium_permission_catalog()'),

@@ -242,14 +242,17 @@ INSERT INTO principals VALUES
 -- an sk key holding every other permission; one pk key with the whole public cap.
 SELECT is((billium_act_as('b0000000-0000-0000-0000-000000000001')).user_id,
 	'b0000000-0000-0000-0000-000000000001'::uuid, 'act as the OWNER of A to mint the keys');
+-- Written by the billium_test_key fixture: a key with one edit or delete permission (or every
+-- permission but one view) lacks a domain's view, which billium_create_api_key refuses since
+-- 0.6.0 (test/pgtap/grant_shape.sql); these stand for such keys from before it.
 CREATE TEMP TABLE keys AS
-SELECT p.permission, w.mode, k.id, k.api_key
+SELECT p.permission, w.mode, NULL::uuid AS id, k.api_key
 FROM (SELECT DISTINCT permission FROM ops) p
 CROSS JOIN (VALUES ('with'), ('without')) AS w(mode),
-LATERAL billium_create_api_key('a0000000-0000-0000-0000-000000000001', 'sk',
+LATERAL billium_test_key('a0000000-0000-0000-0000-000000000001', 'sk',
 	CASE w.mode WHEN 'with' THEN billium_permset_from_names(ARRAY[p.permission])
-		 ELSE billium_permset_from_names(ARRAY['*']) - billium_permset_from_names(ARRAY[p.permission]) END,
-	w.mode || ' ' || p.permission) k;
+		 ELSE billium_permset_from_names(ARRAY['*']) - billium_permset_from_names(ARRAY[p.permission]) END) AS k(api_key);
+UPDATE keys SET id = (billium_key_verify(api_key)).key_id;
 INSERT INTO keys
 SELECT NULL, 'pk', id, api_key
 FROM billium_create_api_key('a0000000-0000-0000-0000-000000000001', 'pk',

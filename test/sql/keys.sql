@@ -256,7 +256,9 @@ SELECT split_part(name, '.', 1) AS resource, count(*) FROM actions GROUP BY 1 OR
 SELECT p.name AS permission_without_action FROM permissions p
 WHERE NOT EXISTS (SELECT FROM actions a WHERE a.permission = p.name);
 SELECT a.name AS action_without_permission FROM actions a
-WHERE NOT EXISTS (SELECT FROM permissions p WHERE p.name = a.permission);
+WHERE a.permission IS NOT NULL AND NOT EXISTS (SELECT FROM permissions p WHERE p.name = a.permission);
+-- The rest are ruled by a team role (0.6.0).
+SELECT name, role FROM actions WHERE permission IS NULL ORDER BY name;
 -- pk keys reach only actions whose permission the pk cap holds.
 SELECT name FROM actions
 WHERE NOT secret_only AND NOT billium_has_permission(billium_key_type_cap('pk'), permission);

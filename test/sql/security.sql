@@ -9,9 +9,9 @@
 -- wins over the built-in one), the attacker adds operators on billium_permset, the extension is
 -- updated through every version, and an application role and the superuser exercise the main
 -- functions with that search_path.  No hostile object may ever run.  At the end the extension is
--- reinstalled at its default version, as pg_regress created it.
+-- reinstalled at its default version, with the test-only billium_test, as pg_regress created them.
 SET client_min_messages = warning;
-DROP EXTENSION billium;
+DROP EXTENSION billium_test, billium;
 RESET client_min_messages;
 CREATE ROLE regress_sec_attacker;
 CREATE ROLE regress_sec_app;
@@ -139,6 +139,8 @@ BEGIN
 	END LOOP;
 END
 $$;
+-- The test-only fixtures (billium_test), installed with the same search_path.
+CREATE EXTENSION billium_test;
 SELECT (SELECT extversion FROM pg_catalog.pg_extension WHERE extname OPERATOR(pg_catalog.=) 'billium')
 	   OPERATOR(pg_catalog.=) (SELECT version FROM pg_catalog.pg_available_extension_versions
 							   WHERE name OPERATOR(pg_catalog.=) 'billium'
@@ -212,9 +214,10 @@ RESET search_path;
 DROP SCHEMA regress_sec_shop CASCADE;
 DROP OWNED BY regress_sec_attacker;		-- its operators on billium_permset first
 SET client_min_messages = warning;
-DROP EXTENSION billium;
+DROP EXTENSION billium_test, billium;
 RESET client_min_messages;
 CREATE EXTENSION billium;
+CREATE EXTENSION billium_test;
 DROP OWNED BY regress_sec_app;
 DROP ROLE regress_sec_attacker;
 DROP ROLE regress_sec_app;

@@ -5,7 +5,8 @@
 # TAP lines (`ok - ...` / `not ok - ...`) and exits non-zero when anything failed.
 #
 #   1. node and npm (installed with apt-get when missing, as root), `npm ci` in examples/gateway
-#   2. a scratch database: CREATE EXTENSION billium, updated to the newest version installed;
+#   2. a scratch database: CREATE EXTENSION billium, updated to the newest version installed, and
+#      the test-only billium_test (the fixtures);
 #      an ordinary login role granted billium_api; the HS256 secret is the server's own
 #   3. fixtures as the superuser: merchants (one plain, one enforcing 2FA, one with a low rate
 #      limit of its own), owner, member and viewer users, keys minted with billium_act_as and
@@ -60,6 +61,7 @@ ok "npm ci in examples/gateway installs the locked pg package"
 createdb "$DB" 2>"$WORK/err" || bail "create the scratch database"
 q -d "$DB" -c 'CREATE EXTENSION billium' 2>"$WORK/err" || bail "CREATE EXTENSION billium"
 gateway_update_extension "$DB" 2>"$WORK/err" || bail "ALTER EXTENSION billium UPDATE to the newest version"
+q -d "$DB" -c 'CREATE EXTENSION billium_test' 2>"$WORK/err" || bail "CREATE EXTENSION billium_test (the fixtures)"
 VERSION=$(q -d "$DB" -c "SELECT extversion FROM pg_extension WHERE extname = 'billium'")
 ok "billium $VERSION in a scratch database"
 
@@ -164,6 +166,24 @@ fi
 gateway_start "$DB" "$WORK/gateway.log" 2>"$WORK/err" || bail "the gateway starts"
 ok "the gateway listens on $GATEWAY_URL as $GATEWAY_ROLE"
 
+# The README's path from nothing to a first key: a user, a merchant and an sk key, then a call.
+if FIRST=$(PGDATABASE=$DB bash "$ROOT/examples/gateway/first-key.sh" "first-$$@gateway.test" "First Co" 2>"$WORK/err"); then
+    FIRST_M=$(sed -n 's/^merchant //p' <<<"$FIRST")
+    FIRST_KEY=$(sed -n 's/^key //p' <<<"$FIRST")
+    FIRST_STATUS=$(KEY=$FIRST_KEY node -e 'fetch(process.argv[1], { headers: { "x-api-key": process.env.KEY } })
+        .then((r) => console.log(r.status), () => console.log("no answer"))' \
+        "$GATEWAY_URL/api/v1/merchants/merchant/$FIRST_M/invoices" 2>&1 </dev/null) ||
+        FIRST_STATUS=failed
+    if [[ $FIRST_STATUS == 200 ]]; then
+        ok "first-key.sh: a new user, their merchant and an sk key that lists its invoices (200)"
+    else
+        not_ok "first-key.sh: the key lists its invoices (got $FIRST_STATUS)"
+    fi
+else
+    not_ok "first-key.sh makes a user, a merchant and a first key"
+    diag <"$WORK/err"
+fi
+
 # node's TAP: top-level results `ok N - name` become `ok - name` (the harness counts those);
 # subtests and YAML diagnostics are indented and shown as they are; `# pass`/`# fail` summaries too.
 rc=0
@@ -173,6 +193,11 @@ rc=0
         GATEWAY_SCANNING_OTHER_KEY=$WORK/other.pem \
         PGUSER=$GATEWAY_ROLE PGDATABASE=$DB \
         node --test --test-reporter=tap test/gateway.test.js) >"$WORK/node.tap" 2>&1 || rc=$?
+# The conformance suite: every action over HTTP (examples/gateway/test/conformance.test.js); its
+# superuser connection opens a merchant per action and reads the audit trail.
+(cd "$ROOT/examples/gateway" &&
+    GATEWAY_URL=$GATEWAY_URL GATEWAY_FIXTURES=$WORK/fixtures.json CONFORMANCE_PGUSER=$PGUSER \
+        PGDATABASE=$DB node --test --test-reporter=tap test/conformance.test.js) >>"$WORK/node.tap" 2>&1 || rc=$?
 # A passing test's YAML block (its duration) is dropped; a failing one's is kept.
 awk '
     /^TAP version|^1\.\.[0-9]|^# Subtest:/ { next }

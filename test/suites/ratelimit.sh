@@ -105,6 +105,8 @@ BEGIN
 	END IF;
 END
 $$;
+-- The fixtures below: the test-only extension (scripts/lib.sh billium_install_fixtures).
+CREATE EXTENSION billium_test;
 -- Merchants m1..m40 with one sk and one pk key each.
 CREATE TABLE m AS SELECT n, t.merchant_id FROM generate_series(1, 40) AS n,
 	LATERAL billium.billium_test_merchant('rate suite ' || n, 'owner' || n || '@rate-suite.test') AS t;

@@ -13,9 +13,16 @@
 #      appear, invoices (one by a pk key) and a row in every domain table, a security flag and a
 #      user table under billium_protect_table when those appear
 #   2. database B: CREATE EXTENSION billium (the default version), the same fixtures at once
-#   3. compare: the extension's member objects (pg_depend 'e'), every function's definition,
-#      views, columns, constraints, indexes, triggers, policies, row-level security flags, ACLs,
-#      operators, operator families, casts, comments, pg_dump configuration: identical.  The
+#   3. compare: the extension (version, schema, owner), its member objects (pg_depend 'e') and
+#      their owners, every function's definition (body, volatility, strictness, SECURITY
+#      DEFINER, SET search_path, parallel safety, cost), views, columns and their defaults,
+#      constraints, indexes, triggers (and whether enabled), policies (commands, roles,
+#      expressions), row-level security flags, ACLs of the schema, tables, columns, sequences,
+#      functions and types (as sorted items: the order of GRANTs means nothing), the initial
+#      privileges pg_dump reads (pg_init_privs), operators, operator families, casts, every
+#      comment, pg_dump configuration, owned sequences and other internal dependencies, the
+#      seed rows of actions: identical, with a diff on failure; and the comparison can fail (a
+#      function body changed in B is a difference).  The
 #      data loaded into A survived: the permission sets and their indexes, row counts and
 #      contents; every key of A still verifies and gets the same answer from billium_authorize,
 #      for every action on both merchants, as the key of the same label in B; every principal
@@ -49,11 +56,13 @@ bail() {
 
 # compare DESCRIPTION FILE_A FILE_B
 compare() {
-    if diff -u "$2" "$3" >"$WORK/diff"; then
+    # -F: a hunk of the functions names the function it is in (its first line, billium.name(args)).
+    if diff -u -F "^billium\\." --label "updated A" --label "fresh B" "$2" "$3" >"$WORK/diff"; then
         ok "$1"
     else
         not_ok "$1"
-        head -n 40 "$WORK/diff" | diag
+        head -n 80 "$WORK/diff" | diag
+        (($(grep -c '' "$WORK/diff") <= 80)) || echo "# ... $(grep -c '' "$WORK/diff") lines of diff in all"
     fi
 }
 
@@ -225,6 +234,10 @@ done
 # --- 3. compare the objects ------------------------------------------------------
 
 EXT="(SELECT oid FROM pg_extension WHERE extname = 'billium')"
+# An ACL as its sorted items: the order of the items is the order of the GRANTs and means nothing.
+acl() { echo "coalesce((SELECT string_agg(x::text, ',' ORDER BY x::text) FROM unnest($1) AS x), '$2')"; }
+# Objects made by a database's user (the extension's, the suite's own tables), not by initdb.
+USER_OID=16384
 SCHEMA="'billium'::regnamespace"
 declare -A CATALOG=(
     [members]="SELECT pg_describe_object(classid, objid, objsubid) FROM pg_depend
@@ -234,14 +247,14 @@ declare -A CATALOG=(
                                  a.aggtransfn, format_type(a.aggtranstype, NULL), a.aggcombinefn, a.aggfinalfn, a.agginitval)
                                  FROM pg_aggregate a WHERE a.aggfnoid = p.oid)
                              ELSE pg_get_functiondef(p.oid) END
-                        || E'\nacl ' || coalesce(p.proacl::text, 'default') || E'\ncomment ' || coalesce(obj_description(p.oid, 'pg_proc'), '-')
+                        || E'\nacl ' || $(acl p.proacl default) || E'\ncomment ' || coalesce(obj_description(p.oid, 'pg_proc'), '-')
                FROM pg_proc p WHERE p.pronamespace = $SCHEMA ORDER BY p.oid::regprocedure::text"
     [views]="SELECT c.oid::regclass || ' ' || coalesce(c.reloptions::text, '') || E'\n' || pg_get_viewdef(c.oid)
              FROM pg_class c WHERE c.relnamespace = $SCHEMA AND c.relkind IN ('v', 'm') ORDER BY 1"
     [columns]="SELECT format('%s.%s %s%s%s%s acl=%s', c.oid::regclass, a.attname, format_type(a.atttypid, a.atttypmod),
                              CASE WHEN a.attnotnull THEN ' not null' ELSE '' END,
                              coalesce(' default ' || pg_get_expr(d.adbin, d.adrelid), ''),
-                             coalesce(' identity ' || nullif(a.attidentity::text, ''), ''), coalesce(a.attacl::text, '-'))
+                             coalesce(' identity ' || nullif(a.attidentity::text, ''), ''), $(acl a.attacl -))
                FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
                LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
                WHERE (c.relnamespace = $SCHEMA OR c.oid IN ('public.grants'::regclass, 'public.orders'::regclass))
@@ -257,12 +270,12 @@ declare -A CATALOG=(
     [policies]="SELECT concat_ws(' | ', schemaname, tablename, policyname, permissive, roles::text, cmd, qual, with_check)
                 FROM pg_policies ORDER BY schemaname, tablename, policyname"
     [relations]="SELECT format('%s kind=%s rls=%s forced=%s acl=%s options=%s comment=%s', c.oid::regclass, c.relkind,
-                               c.relrowsecurity, c.relforcerowsecurity, coalesce(c.relacl::text, '-'),
+                               c.relrowsecurity, c.relforcerowsecurity, $(acl c.relacl -),
                                coalesce(c.reloptions::text, '-'), coalesce(obj_description(c.oid, 'pg_class'), '-'))
                  FROM pg_class c WHERE c.relnamespace = $SCHEMA OR c.relname IN ('grants', 'orders') ORDER BY 1"
     [types]="SELECT format('%s len=%s byval=%s align=%s storage=%s in=%s out=%s recv=%s send=%s acl=%s comment=%s',
                            t.oid::regtype, t.typlen, t.typbyval, t.typalign, t.typstorage, t.typinput, t.typoutput,
-                           t.typreceive, t.typsend, coalesce(t.typacl::text, '-'), coalesce(obj_description(t.oid, 'pg_type'), '-'))
+                           t.typreceive, t.typsend, $(acl t.typacl -), coalesce(obj_description(t.oid, 'pg_type'), '-'))
              FROM pg_type t WHERE t.typnamespace = $SCHEMA ORDER BY 1"
     [operators]="SELECT format('%s code=%s com=%s neg=%s rest=%s join=%s merges=%s hashes=%s', o.oid::regoperator, o.oprcode,
                                o.oprcom::regoperator, o.oprnegate::regoperator, o.oprrest, o.oprjoin, o.oprcanmerge, o.oprcanhash)
@@ -282,14 +295,38 @@ declare -A CATALOG=(
                            c.castfunc::regprocedure, c.castcontext, c.castmethod)
              FROM pg_cast c JOIN pg_depend d ON d.classid = 'pg_cast'::regclass AND d.objid = c.oid
              WHERE d.refobjid = $EXT AND d.deptype = 'e' ORDER BY 1"
-    [schema]="SELECT format('%s owner=%s acl=%s', n.nspname, n.nspowner::regrole, n.nspacl) FROM pg_namespace n WHERE n.oid = $SCHEMA"
+    [schema]="SELECT format('%s owner=%s acl=%s', n.nspname, n.nspowner::regrole, $(acl n.nspacl default)) FROM pg_namespace n WHERE n.oid = $SCHEMA"
     [dump_config]="SELECT format('%s %s', c::regclass, w) FROM pg_extension e,
                    unnest(e.extconfig, e.extcondition) AS x(c, w) WHERE e.extname = 'billium' ORDER BY 1"
+    [comments]="SELECT format('%s: %s', pg_describe_object(d.classoid, d.objoid, d.objsubid), d.description)
+                FROM pg_description d WHERE d.objoid >= $USER_OID ORDER BY 1"
+    [init_privs]="SELECT format('%s %s %s', pg_describe_object(i.classoid, i.objoid, i.objsubid), i.privtype, $(acl i.initprivs -))
+                  FROM pg_init_privs i WHERE i.objoid >= $USER_OID ORDER BY 1"
+    [owners]="SELECT format('%s owner=%s', pg_describe_object(d.classid, d.objid, d.objsubid),
+                            coalesce((SELECT relowner::regrole::text FROM pg_class WHERE d.classid = 'pg_class'::regclass AND oid = d.objid),
+                                     (SELECT proowner::regrole::text FROM pg_proc WHERE d.classid = 'pg_proc'::regclass AND oid = d.objid),
+                                     (SELECT typowner::regrole::text FROM pg_type WHERE d.classid = 'pg_type'::regclass AND oid = d.objid),
+                                     (SELECT oprowner::regrole::text FROM pg_operator WHERE d.classid = 'pg_operator'::regclass AND oid = d.objid),
+                                     (SELECT opfowner::regrole::text FROM pg_opfamily WHERE d.classid = 'pg_opfamily'::regclass AND oid = d.objid),
+                                     (SELECT opcowner::regrole::text FROM pg_opclass WHERE d.classid = 'pg_opclass'::regclass AND oid = d.objid),
+                                     '-'))
+              FROM pg_depend d WHERE d.refclassid = 'pg_extension'::regclass AND d.refobjid = $EXT AND d.deptype = 'e' ORDER BY 1"
+    [extension]="SELECT format('%s %s schema=%s relocatable=%s owner=%s', e.extname, e.extversion, e.extnamespace::regnamespace,
+                               e.extrelocatable, e.extowner::regrole) FROM pg_extension e WHERE e.extname = 'billium'"
+    [dependencies]="SELECT format('%s -> %s (%s)', pg_describe_object(d.classid, d.objid, d.objsubid),
+                                  pg_describe_object(d.refclassid, d.refobjid, d.refobjsubid), d.deptype)
+                    FROM pg_depend d WHERE d.objid >= $USER_OID AND d.deptype IN ('a', 'i')
+                      AND d.classid IN ('pg_class'::regclass, 'pg_attrdef'::regclass, 'pg_type'::regclass)
+                      AND pg_describe_object(d.classid, d.objid, d.objsubid) NOT LIKE '%pg_toast%'
+                    ORDER BY 1"
+    [actions]="SELECT format('%s %s secret_only=%s builtin=%s', a.name, a.permission, a.secret_only, a.builtin)
+               FROM billium.actions a ORDER BY 1"
     [sequences]="SELECT format('%s %s start=%s inc=%s min=%s max=%s cycle=%s', s.seqrelid::regclass, format_type(s.seqtypid, NULL),
                                s.seqstart, s.seqincrement, s.seqmin, s.seqmax, s.seqcycle)
                  FROM pg_sequence s JOIN pg_class c ON c.oid = s.seqrelid WHERE c.relnamespace = $SCHEMA ORDER BY 1"
 )
-for what in members functions views columns constraints indexes triggers policies relations types operators opfamilies casts schema dump_config sequences; do
+for what in extension members owners functions views columns constraints indexes triggers policies relations types operators \
+    opfamilies casts schema comments init_privs dump_config sequences dependencies actions; do
     if ! q -d "$DBA" -c "${CATALOG[$what]}" >"$WORK/$what.a" 2>"$WORK/err" ||
         ! q -d "$DBB" -c "${CATALOG[$what]}" >"$WORK/$what.b" 2>"$WORK/err"; then
         not_ok "$what: the catalog query runs"
@@ -299,6 +336,39 @@ for what in members functions views columns constraints indexes triggers policie
     n=$(grep -c '' "$WORK/$what.b")
     compare "$what: updated A and fresh B have the same ($n lines)" "$WORK/$what.a" "$WORK/$what.b"
 done
+
+# A production install has no test fixture (billium_test_*: they write past the policies; the
+# test-only extension billium_test has them), whether installed fresh or updated from 0.5.0.
+FIXTURES_SQL="SELECT coalesce(string_agg(p.oid::regprocedure::text, ', ' ORDER BY 1), 'none') FROM pg_proc p
+              JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
+              WHERE d.refobjid = $EXT AND p.proname LIKE 'billium\\_test\\_%'"
+for db in A B; do
+    [[ $db == A ]] && name=$DBA || name=$DBB
+    found=$(q -d "$name" -c "$FIXTURES_SQL" 2>&1)
+    if [[ $found == none ]]; then
+        ok "$db: billium has no test fixture (billium_test_*)"
+    else
+        not_ok "$db: billium has no test fixture (billium_test_*); it has $found"
+    fi
+done
+
+# The comparison can fail: B with one function body changed (in a transaction rolled back) no
+# longer has A's definitions, and the diff names the function.
+CHANGED_SQL="BEGIN;
+DO \$\$ BEGIN
+	EXECUTE replace(pg_get_functiondef('billium.billium_internal_write()'::regprocedure),
+					'AS \$function\$', 'AS \$function\$ /* changed */');
+END \$\$;
+${CATALOG[functions]};
+ROLLBACK;"
+if q -d "$DBB" -c "$CHANGED_SQL" >"$WORK/functions.changed" 2>"$WORK/err" &&
+    ! diff -u "$WORK/functions.a" "$WORK/functions.changed" >"$WORK/diff" &&
+    grep -q '^+.*/\* changed \*/' "$WORK/diff"; then
+    ok "functions: a changed function body in B is a difference (the comparison can fail)"
+else
+    not_ok "functions: a changed function body in B is a difference (the comparison can fail)"
+    cat "$WORK/err" "$WORK/diff" | head -n 20 | diag
+fi
 
 # --- 4. the data of A survived -------------------------------------------------------
 

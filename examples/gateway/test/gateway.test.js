@@ -237,14 +237,25 @@ test('404 for an unknown route', async () => {
 test('429 RATE_LIMITED with Retry-After once the merchant bucket is empty',
   { todo: RATE_LIMITER ? false : 'rate limiter not installed' }, async () => {
     // The busy merchant allows a burst of 2 at one request per 100 s: the third call is refused.
+    // RateLimit-Policy and RateLimit (draft-ietf-httpapi-ratelimit-headers-12) on each: a quota
+    // of 2 (the burst) over the 200 s an empty bucket takes to fill, and what is left of it.
     for (let i = 1; i <= 2; i++) {
       const ok = await call('GET', path(fx.busy, '/invoices'), { key: fx.busy_sk });
       assert.equal(ok.status, 200, `call ${i}: ${ok.text}`);
+      assert.equal(ok.headers.get('ratelimit-policy'), 'billium;q=2;w=200');
+      const [, r, t] = /^billium;r=(\d+);t=(\d+)$/.exec(ok.headers.get('ratelimit')) ?? [];
+      assert.equal(Number(r), 2 - i, ok.headers.get('ratelimit'));
+      // (rounded up: one request per 100 s is stored as a real, a hair slower)
+      assert.ok(Number(t) > (i - 1) * 99 && Number(t) <= i * 100 + 1, ok.headers.get('ratelimit'));
     }
     const res = await call('GET', path(fx.busy, '/invoices'), { key: fx.busy_sk });
-    refused(res, 429, 'RATE_LIMITED');
+    refused(res, 429, 'RATE_LIMITED', 'invoices.list');
     assert.ok(res.json.retry_after_ms > 0);
     assert.equal(res.headers.get('retry-after'), String(Math.ceil(res.json.retry_after_ms / 1000)));
+    // The reset names the moment Retry-After does.
+    assert.equal(res.headers.get('ratelimit'), `billium;r=0;t=${res.headers.get('retry-after')}`);
+    // A merchant nobody limits: no RateLimit fields.
+    assert.equal((await call('GET', path(M, '/invoices'), { key: fx.sk })).headers.get('ratelimit'), null);
     // Another merchant's keys draw from another bucket.
     assert.equal((await call('GET', path(M, '/invoices'), { key: fx.sk })).status, 200);
   });
