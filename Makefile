@@ -11,8 +11,8 @@ OBJS = src/billium.o src/catalog.o src/catalog_sql.o src/parse_permset.o src/per
 # database updates.  CREATE EXTENSION of the default version runs the built script.
 EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" billium.control)
 SQL_SOURCES = sql/permset.sql sql/catalog.sql sql/principal.sql sql/tables.sql sql/keys.sql \
-              sql/policies.sql sql/audit.sql sql/team.sql sql/sessions.sql sql/ratelimit.sql \
-              sql/protect.sql
+              sql/audit.sql sql/policies.sql sql/team.sql sql/sessions.sql sql/ratelimit.sql \
+              sql/protect.sql sql/postgrest.sql
 # A new topic file goes into SQL_SOURCES (the order is the build order); one left out stops make.
 UNLISTED_SQL = $(filter-out $(SQL_SOURCES) sql/billium--%,$(wildcard sql/*.sql))
 ifneq ($(UNLISTED_SQL),)

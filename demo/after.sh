@@ -141,8 +141,8 @@ request() {
 say "1. The spec's first request: list Acme's invoices with the secret key (200)"
 request GET "$BASE/invoices" x-api-key "$SK"
 
-say "2. The public key creates an invoice at checkout (201)"
-request POST "$BASE/invoices" x-api-key "$PK" '{"amount":990,"currency":"usd","description":"Acme: gateway checkout"}'
+say "2. The public key creates an invoice at checkout for a product, at its price (201)"
+request POST "$BASE/invoices" x-api-key "$PK" '{"product_id":"d0000000-0000-0000-0000-000000000001","description":"Acme: gateway checkout"}'
 INVOICE=$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).id)' "$WORK/body")
 
 say "3. ... and retrieves it, but may not list: 403 SECRET_KEY_REQUIRED"

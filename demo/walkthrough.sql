@@ -155,6 +155,9 @@ RESET ROLE;
 INSERT INTO users (id, email) VALUES ('a0000000-0000-0000-0000-000000000003', 'owner@globex.test');
 INSERT INTO team_members (merchant_id, user_id, role)
 	VALUES ('b0000000-0000-0000-0000-000000000002', 'a0000000-0000-0000-0000-000000000003', 'OWNER');
+-- What Acme's checkout sells (a public key's invoice names a product and pays its price).
+INSERT INTO products (merchant_id, id, name, price, currency)
+	VALUES ('b0000000-0000-0000-0000-000000000001', 'd0000000-0000-0000-0000-000000000001', 'Acme: T-shirt', 2500, 'usd');
 SET ROLE demo_app;
 BEGIN;
 SELECT kind FROM billium_act_as('a0000000-0000-0000-0000-000000000001');
@@ -171,7 +174,8 @@ COMMIT;
 \echo '== 21. The public checkout key creates an invoice; it sees that one only, never the list =='
 BEGIN;
 SELECT set_config('billium.api_key', api_key, true) IS NOT NULL AS key_presented FROM demo_keys WHERE name = 'checkout page';
-INSERT INTO invoices (merchant_id, amount, description) VALUES ('b0000000-0000-0000-0000-000000000001', 250, 'Acme: web checkout');
+INSERT INTO invoices (merchant_id, product_id, description)
+	VALUES ('b0000000-0000-0000-0000-000000000001', 'd0000000-0000-0000-0000-000000000001', 'Acme: web checkout');
 SELECT description, amount, created_by_key IS NOT NULL AS created_by_this_key FROM invoices;
 COMMIT;
 
@@ -408,6 +412,40 @@ SELECT k.permissions = '{*}' AS same_grant, k.created_by AS creator, k.rolled_fr
 FROM api_keys k, demo_keys o, demo_keys n
 WHERE o.name = 'owner all' AND n.name = 'owner all, rolled' AND k.id = n.id;
 COMMIT;
+RESET ROLE;
+
+\echo
+\echo '== 33. A CI pipeline''s key holds invoice:create alone: it gets back the invoice it creates, and sees nothing later =='
+SET ROLE demo_app;
+BEGIN;
+SELECT kind FROM billium_act_as('a0000000-0000-0000-0000-000000000001');
+INSERT INTO demo_keys SELECT 'ci pipeline', id, api_key
+	FROM billium_create_api_key('b0000000-0000-0000-0000-000000000001', 'sk', '{invoice:create}', 'ci pipeline');
+COMMIT;
+BEGIN;
+SELECT set_config('billium.api_key', api_key, true) IS NOT NULL AS key_presented FROM demo_keys WHERE name = 'ci pipeline';
+INSERT INTO invoices (merchant_id, amount, description)
+	VALUES ('b0000000-0000-0000-0000-000000000001', 7000, 'Acme: nightly build') RETURNING amount, status, description;
+SELECT count(*) AS invoices_it_sees_later FROM invoices;
+COMMIT;
+
+\echo
+\echo '== 34. The public key tries to create a paid invoice, or to name its own price: 42501, nothing written =='
+BEGIN;
+SELECT set_config('billium.api_key', api_key, true) IS NOT NULL AS key_presented FROM demo_keys WHERE name = 'checkout page';
+INSERT INTO invoices (merchant_id, product_id, status)
+	VALUES ('b0000000-0000-0000-0000-000000000001', 'd0000000-0000-0000-0000-000000000001', 'paid');
+ROLLBACK;
+BEGIN;
+SELECT set_config('billium.api_key', api_key, true) IS NOT NULL AS key_presented FROM demo_keys WHERE name = 'checkout page';
+INSERT INTO invoices (merchant_id, product_id, amount)
+	VALUES ('b0000000-0000-0000-0000-000000000001', 'd0000000-0000-0000-0000-000000000001', 1);
+ROLLBACK;
+\echo '... nor may the owner''s session mark one paid: that is the payment side''s (billium_payments)'
+BEGIN;
+SELECT kind FROM billium_act_as('a0000000-0000-0000-0000-000000000001');
+UPDATE invoices SET status = 'paid' WHERE description = 'Acme: web checkout';
+ROLLBACK;
 RESET ROLE;
 
 \echo

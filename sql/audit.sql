@@ -102,12 +102,8 @@ CREATE TRIGGER api_keys_audit AFTER INSERT OR UPDATE ON @extschema@.api_keys
 
 ALTER TABLE @extschema@.audit_log ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
 
--- The audit trail: key events need api_key:view, team and security events team:view.
-CREATE POLICY audit_log_view ON @extschema@.audit_log FOR SELECT
-	USING ((category OPERATOR(pg_catalog.=) 'api_key'
-			AND merchant_id OPERATOR(pg_catalog.=) ANY ((SELECT @extschema@.billium_merchants_with('api_key:view'))::uuid[]))
-		   OR (category OPERATOR(pg_catalog.<>) 'api_key'
-			   AND merchant_id OPERATOR(pg_catalog.=) ANY ((SELECT @extschema@.billium_merchants_with('team:view'))::uuid[])));
+-- Its policies, audit_log_view (key events: api_key:view) and audit_log_view_team (team and
+-- security events: team:view), are rows of billium.policy_rules (policies.sql).
 
 CREATE FUNCTION @extschema@.billium_merchants_audit() RETURNS trigger
 	LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$

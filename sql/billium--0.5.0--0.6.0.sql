@@ -674,6 +674,579 @@ BEGIN
 END
 $$;
 
+-- Tables and policies: server-owned columns, invoice status, a pk key's price (issue 12, item 6),
+-- create-only keys reading back what they insert (item 10), and every policy generated from
+-- one declared table (issue 13).
+------------------------------------------------------------------------------------------------
+
+-- The payment side: the only role that marks invoices paid (billium_mark_invoice_paid).
+DO $$
+BEGIN
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'billium_payments') THEN
+		CREATE ROLE billium_payments NOLOGIN;
+	END IF;
+END
+$$;
+
+-- An invoice may name the product it sells (the same merchant's: the key includes merchant_id).
+-- A pk key must, and then pays the product's price.
+ALTER TABLE @extschema@.invoices ADD COLUMN product_id uuid;
+ALTER TABLE @extschema@.invoices ADD CONSTRAINT invoices_product_fkey
+	FOREIGN KEY (merchant_id, product_id) REFERENCES @extschema@.products (merchant_id, id)
+	ON DELETE SET NULL (product_id);
+CREATE INDEX invoices_product_id ON @extschema@.invoices (merchant_id, product_id)
+	WHERE product_id IS NOT NULL;
+COMMENT ON COLUMN @extschema@.invoices.product_id IS
+	'the product sold, of the same merchant; a pk key''s invoice must name one and takes its price and currency';
+
+-- Ids are the server's: no default a caller could stand in for, the trigger below draws them.
+-- The invoice's currency likewise: the trigger fills in the product's, or usd.
+ALTER TABLE @extschema@.invoices ALTER COLUMN id DROP DEFAULT, ALTER COLUMN currency DROP DEFAULT;
+ALTER TABLE @extschema@.products ALTER COLUMN id DROP DEFAULT;
+ALTER TABLE @extschema@.customers ALTER COLUMN id DROP DEFAULT;
+ALTER TABLE @extschema@.webhooks ALTER COLUMN id DROP DEFAULT;
+ALTER TABLE @extschema@.wallets ALTER COLUMN id DROP DEFAULT;
+
+-- Is this write checked against the caller?  Not without a principal (a superuser loading data,
+-- a restore) nor for the extension's own SECURITY DEFINER functions and superusers.
+CREATE FUNCTION @extschema@.billium_caller_write(caller @extschema@.billium_principal) RETURNS boolean
+	LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+	SELECT caller.kind IS NOT NULL AND NOT @extschema@.billium_internal_write()
+$$;
+COMMENT ON FUNCTION @extschema@.billium_caller_write(@extschema@.billium_principal) IS
+	'internal: is this write made by an API caller (a principal, not the extension itself or a superuser)?';
+
+-- Server-owned columns, named as the trigger's arguments: id (drawn), created_at and updated_at
+-- (now), created_by_key and created_by_user (the principal), merchant_id (never changes).  A
+-- caller's insert that gives another value, or an update that changes one, is refused.
+CREATE FUNCTION @extschema@.billium_server_columns() RETURNS trigger
+	LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	caller @extschema@.billium_principal := @extschema@.billium_current_principal();
+	checked boolean := @extschema@.billium_caller_write(caller);
+	given jsonb := pg_catalog.to_jsonb(NEW);
+	before jsonb;
+	server jsonb := '{}';
+	col text;
+	value jsonb;
+BEGIN
+	IF TG_OP = 'UPDATE' THEN
+		IF checked THEN
+			before := pg_catalog.to_jsonb(OLD);
+			FOREACH col IN ARRAY TG_ARGV LOOP
+				IF given -> col IS DISTINCT FROM before -> col THEN
+					RAISE EXCEPTION 'cannot change column "%" of relation "%"', col, TG_TABLE_NAME
+						USING ERRCODE = 'insufficient_privilege',
+							  DETAIL = 'The server sets it when the row is created; it never changes.';
+				END IF;
+			END LOOP;
+		END IF;
+		RETURN NEW;
+	END IF;
+	FOREACH col IN ARRAY TG_ARGV LOOP
+		CONTINUE WHEN col = 'merchant_id';	-- the insert policy holds it to the caller's merchants
+		value := CASE col
+			WHEN 'id' THEN pg_catalog.to_jsonb(pg_catalog.gen_random_uuid())
+			WHEN 'created_by_key' THEN pg_catalog.to_jsonb(caller.key_id)
+			WHEN 'created_by_user' THEN pg_catalog.to_jsonb(CASE WHEN caller.kind = 'user' THEN caller.user_id END)
+			ELSE pg_catalog.to_jsonb(pg_catalog.now()) END;
+		IF checked THEN
+			IF pg_catalog.jsonb_typeof(given -> col) <> 'null' AND given -> col IS DISTINCT FROM value THEN
+				RAISE EXCEPTION 'cannot set column "%" of relation "%"', col, TG_TABLE_NAME
+					USING ERRCODE = 'insufficient_privilege',
+						  DETAIL = 'The server sets it when the row is created.';
+			END IF;
+			server := server || pg_catalog.jsonb_build_object(col, value);
+		ELSIF col LIKE 'created\_by\_%' THEN
+			-- Without a principal (a restore, a superuser's load) the row keeps what it was given.
+			IF caller.kind IS NOT NULL THEN
+				server := server || pg_catalog.jsonb_build_object(col, value);
+			END IF;
+		ELSIF pg_catalog.jsonb_typeof(given -> col) = 'null' THEN
+			server := server || pg_catalog.jsonb_build_object(col, value);
+		END IF;
+	END LOOP;
+	RETURN pg_catalog.jsonb_populate_record(NEW, server);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.billium_server_columns() IS
+	'trigger: the server-owned columns named as arguments are set by the server on insert and never change; a caller''s other value is refused (42501)';
+
+-- The price of a product a caller may sell: only where it holds invoice:create, so another
+-- merchant's product looks like none.
+CREATE FUNCTION @extschema@.billium_invoice_product(merchant_id uuid, product_id uuid,
+		OUT price bigint, OUT currency text)
+	LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+	SELECT p.price, p.currency FROM @extschema@.products p
+	WHERE p.merchant_id OPERATOR(pg_catalog.=) billium_invoice_product.merchant_id
+	  AND p.id OPERATOR(pg_catalog.=) billium_invoice_product.product_id
+	  AND '{invoice:create}'::@extschema@.billium_permset
+		  OPERATOR(@extschema@.<@) @extschema@.billium_principal_permissions(billium_invoice_product.merchant_id)
+$$;
+COMMENT ON FUNCTION @extschema@.billium_invoice_product(uuid, uuid) IS
+	'internal: the price and currency of a product of a merchant where the caller holds invoice:create';
+
+-- Invoices: inserted open; a caller only cancels an open invoice; a pk key sells a product at
+-- its price.  'paid' comes from the payment side (billium_mark_invoice_paid).
+CREATE FUNCTION @extschema@.billium_invoices_guard() RETURNS trigger
+	LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	caller @extschema@.billium_principal := @extschema@.billium_current_principal();
+	checked boolean := @extschema@.billium_caller_write(caller);
+	product record;
+BEGIN
+	IF TG_OP = 'UPDATE' THEN
+		IF checked AND NEW.status IS DISTINCT FROM OLD.status
+		   AND NOT (OLD.status = 'open' AND NEW.status = 'cancelled') THEN
+			RAISE EXCEPTION 'cannot change column "status" of relation "invoices" from "%" to "%"', OLD.status, NEW.status
+				USING ERRCODE = 'insufficient_privilege',
+					  HINT = 'An API caller may only cancel an open invoice; the payment side marks it paid.';
+		END IF;
+		RETURN NEW;
+	END IF;
+	IF checked AND NEW.status IS DISTINCT FROM 'open' THEN
+		RAISE EXCEPTION 'cannot set column "status" of relation "invoices" to "%"', NEW.status
+			USING ERRCODE = 'insufficient_privilege', DETAIL = 'An invoice is created open.';
+	END IF;
+	IF NEW.product_id IS NOT NULL THEN
+		SELECT * INTO product FROM @extschema@.billium_invoice_product(NEW.merchant_id, NEW.product_id) p
+		WHERE p.price IS NOT NULL;
+		-- Where the caller may not create invoices, the insert policy answers, as without a product.
+		IF NOT FOUND AND checked
+		   AND '{invoice:create}'::@extschema@.billium_permset
+			   OPERATOR(@extschema@.<@) @extschema@.billium_principal_permissions(NEW.merchant_id) THEN
+			RAISE EXCEPTION 'product % does not exist', NEW.product_id USING ERRCODE = 'foreign_key_violation';
+		END IF;
+		IF FOUND THEN
+			IF checked AND caller.key_type = 'pk' THEN
+				IF NEW.amount IS DISTINCT FROM product.price AND NEW.amount IS NOT NULL THEN
+					RAISE EXCEPTION 'cannot set column "amount" of relation "invoices" with a public key'
+						USING ERRCODE = 'insufficient_privilege',
+							  DETAIL = 'An invoice made with a public key costs its product''s price.';
+				END IF;
+				IF NEW.currency IS DISTINCT FROM product.currency AND NEW.currency IS NOT NULL THEN
+					RAISE EXCEPTION 'cannot set column "currency" of relation "invoices" with a public key'
+						USING ERRCODE = 'insufficient_privilege',
+							  DETAIL = 'An invoice made with a public key is in its product''s currency.';
+				END IF;
+			END IF;
+			NEW.amount := coalesce(NEW.amount, product.price);
+			NEW.currency := coalesce(NEW.currency, product.currency);
+		END IF;
+	ELSIF checked AND caller.key_type = 'pk' THEN
+		RAISE EXCEPTION 'column "product_id" of relation "invoices" is required with a public key'
+			USING ERRCODE = 'insufficient_privilege',
+				  DETAIL = 'A public key runs in a browser: the buyer must not choose the price.';
+	END IF;
+	NEW.currency := coalesce(NEW.currency, 'usd');
+	RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.billium_invoices_guard() IS
+	'trigger: invoices are created open, a caller may only cancel an open one, and a pk key''s invoice costs its product''s price';
+
+DROP TRIGGER invoices_fill_creator ON @extschema@.invoices;
+DROP FUNCTION @extschema@.billium_invoices_fill_creator();
+CREATE TRIGGER invoices_guard BEFORE INSERT OR UPDATE ON @extschema@.invoices
+	FOR EACH ROW EXECUTE FUNCTION @extschema@.billium_invoices_guard();
+CREATE TRIGGER invoices_server_columns BEFORE INSERT OR UPDATE ON @extschema@.invoices
+	FOR EACH ROW EXECUTE FUNCTION @extschema@.billium_server_columns(
+		'merchant_id', 'id', 'created_at', 'created_by_key', 'created_by_user');
+CREATE TRIGGER products_server_columns BEFORE INSERT OR UPDATE ON @extschema@.products
+	FOR EACH ROW EXECUTE FUNCTION @extschema@.billium_server_columns('merchant_id', 'id', 'created_at');
+CREATE TRIGGER customers_server_columns BEFORE INSERT OR UPDATE ON @extschema@.customers
+	FOR EACH ROW EXECUTE FUNCTION @extschema@.billium_server_columns('merchant_id', 'id', 'created_at');
+CREATE TRIGGER webhooks_server_columns BEFORE INSERT OR UPDATE ON @extschema@.webhooks
+	FOR EACH ROW EXECUTE FUNCTION @extschema@.billium_server_columns('merchant_id', 'id', 'created_at');
+CREATE TRIGGER wallets_server_columns BEFORE INSERT OR UPDATE ON @extschema@.wallets
+	FOR EACH ROW EXECUTE FUNCTION @extschema@.billium_server_columns('merchant_id', 'id', 'created_at');
+CREATE TRIGGER checkout_settings_server_columns BEFORE INSERT OR UPDATE ON @extschema@.checkout_settings
+	FOR EACH ROW EXECUTE FUNCTION @extschema@.billium_server_columns('merchant_id', 'updated_at');
+CREATE TRIGGER merchant_billing_server_columns BEFORE INSERT OR UPDATE ON @extschema@.merchant_billing
+	FOR EACH ROW EXECUTE FUNCTION @extschema@.billium_server_columns('merchant_id');
+CREATE TRIGGER team_members_server_columns BEFORE INSERT OR UPDATE ON @extschema@.team_members
+	FOR EACH ROW EXECUTE FUNCTION @extschema@.billium_server_columns('created_at');
+
+-- The payment side marks an open invoice paid.
+CREATE FUNCTION @extschema@.billium_mark_invoice_paid(invoice_id uuid) RETURNS void
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	UPDATE @extschema@.invoices i SET status = 'paid'
+	WHERE i.id OPERATOR(pg_catalog.=) invoice_id AND i.status OPERATOR(pg_catalog.=) 'open';
+	IF NOT FOUND THEN
+		IF EXISTS (SELECT FROM @extschema@.invoices i WHERE i.id OPERATOR(pg_catalog.=) invoice_id) THEN
+			RAISE EXCEPTION 'invoice % is not open', invoice_id USING ERRCODE = 'object_not_in_prerequisite_state';
+		END IF;
+		RAISE EXCEPTION 'invoice % does not exist', invoice_id USING ERRCODE = 'no_data_found';
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.billium_mark_invoice_paid(uuid) IS
+	'the payment side: mark an open invoice paid (billium_payments only; API keys and sessions never can)';
+
+------------------------------------------------------------------------------------------------
+-- Policies from one declared table.  Each row: a policy on a table of the extension, the
+-- command, the permission it needs (null: refused), the column holding the merchant, the column
+-- holding a pk key's own rows (pk keys then see only those, never the merchant's list), an
+-- extra row filter, and the API actions that reach the table through this command (the test
+-- gate_rls_agree checks them against billium.actions; billium_postgrest_action maps a request
+-- to the first of them, or to the list/retrieve pair of a view policy).  A view policy also lets a caller holding
+-- the table's insert permission but not its view permission see the row its own INSERT ...
+-- RETURNING is checking (a row not yet stored: no ctid), and nothing else.
+------------------------------------------------------------------------------------------------
+
+CREATE TABLE @extschema@.policy_rules (
+	tbl name NOT NULL,
+	policy name NOT NULL,
+	command text NOT NULL CHECK (command IN ('SELECT', 'INSERT', 'UPDATE', 'DELETE')),
+	permission text CHECK (permission IS NULL OR @extschema@.billium_permset_count(
+		@extschema@.billium_permset_from_names(ARRAY[permission])) = 1),
+	merchant_column name NOT NULL DEFAULT 'merchant_id',
+	own_rows_column name,
+	row_filter text,
+	actions text[] NOT NULL DEFAULT '{}',
+	PRIMARY KEY (tbl, policy)
+);
+COMMENT ON TABLE @extschema@.policy_rules IS
+	'every row-level security policy of the extension: (table, command) -> the permission it needs, the merchant column, the pk own-rows column, and the API actions it serves';
+GRANT SELECT ON @extschema@.policy_rules TO PUBLIC;
+
+INSERT INTO @extschema@.policy_rules (tbl, policy, command, permission, merchant_column, own_rows_column, row_filter, actions) VALUES
+	('merchants', 'merchants_view', 'SELECT', 'merchant:view', 'id', NULL, NULL, '{merchants.retrieve}'),
+	('merchants', 'merchants_edit', 'UPDATE', 'merchant:edit', 'id', NULL, NULL, '{merchants.update}'),
+	('merchants', 'merchants_delete', 'DELETE', 'merchant:delete', 'id', NULL, NULL, '{merchants.delete}'),
+	('merchant_billing', 'merchant_billing_view', 'SELECT', 'merchant:billing', 'merchant_id', NULL, NULL, '{billing.retrieve}'),
+	('merchant_billing', 'merchant_billing_create', 'INSERT', 'merchant:billing', 'merchant_id', NULL, NULL, '{billing.update}'),
+	('merchant_billing', 'merchant_billing_edit', 'UPDATE', 'merchant:billing', 'merchant_id', NULL, NULL, '{billing.update}'),
+	('merchant_billing', 'merchant_billing_delete', 'DELETE', 'merchant:billing', 'merchant_id', NULL, NULL, '{billing.update}'),
+	('invoices', 'invoices_view', 'SELECT', 'invoice:view', 'merchant_id', 'created_by_key', NULL, '{invoices.retrieve,invoices.list}'),
+	('invoices', 'invoices_create', 'INSERT', 'invoice:create', 'merchant_id', NULL, NULL, '{invoices.create}'),
+	('invoices', 'invoices_edit', 'UPDATE', 'invoice:edit', 'merchant_id', NULL, NULL, '{invoices.update,invoices.cancel}'),
+	('invoices', 'invoices_delete', 'DELETE', 'invoice:delete', 'merchant_id', NULL, NULL, '{invoices.delete}'),
+	('products', 'products_view', 'SELECT', 'product:view', 'merchant_id', NULL, NULL, '{products.retrieve,products.list}'),
+	('products', 'products_create', 'INSERT', 'product:create', 'merchant_id', NULL, NULL, '{products.create}'),
+	('products', 'products_edit', 'UPDATE', 'product:edit', 'merchant_id', NULL, NULL, '{products.update}'),
+	('products', 'products_delete', 'DELETE', 'product:delete', 'merchant_id', NULL, NULL, '{products.delete}'),
+	-- customer: there is no customer:create; customer:edit creates and edits.
+	('customers', 'customers_view', 'SELECT', 'customer:view', 'merchant_id', NULL, NULL, '{customers.retrieve,customers.list}'),
+	('customers', 'customers_create', 'INSERT', 'customer:edit', 'merchant_id', NULL, NULL, '{customers.create}'),
+	('customers', 'customers_edit', 'UPDATE', 'customer:edit', 'merchant_id', NULL, NULL, '{customers.update}'),
+	('customers', 'customers_delete', 'DELETE', 'customer:delete', 'merchant_id', NULL, NULL, '{customers.delete}'),
+	('webhooks', 'webhooks_view', 'SELECT', 'webhook:view', 'merchant_id', NULL, NULL, '{webhooks.retrieve,webhooks.list}'),
+	('webhooks', 'webhooks_create', 'INSERT', 'webhook:create', 'merchant_id', NULL, NULL, '{webhooks.create}'),
+	('webhooks', 'webhooks_edit', 'UPDATE', 'webhook:edit', 'merchant_id', NULL, NULL, '{webhooks.update}'),
+	('webhooks', 'webhooks_delete', 'DELETE', 'webhook:delete', 'merchant_id', NULL, NULL, '{webhooks.delete}'),
+	-- checkout: view, and edit for every write.
+	('checkout_settings', 'checkout_settings_view', 'SELECT', 'checkout:view', 'merchant_id', NULL, NULL, '{checkout.retrieve}'),
+	('checkout_settings', 'checkout_settings_create', 'INSERT', 'checkout:edit', 'merchant_id', NULL, NULL, '{checkout.update}'),
+	('checkout_settings', 'checkout_settings_edit', 'UPDATE', 'checkout:edit', 'merchant_id', NULL, NULL, '{checkout.update}'),
+	('checkout_settings', 'checkout_settings_delete', 'DELETE', 'checkout:edit', 'merchant_id', NULL, NULL, '{checkout.update}'),
+	('wallets', 'wallets_view', 'SELECT', 'wallet:view', 'merchant_id', NULL, NULL, '{wallets.retrieve,wallets.list}'),
+	('wallets', 'wallets_create', 'INSERT', 'wallet:create', 'merchant_id', NULL, NULL, '{wallets.create}'),
+	('wallets', 'wallets_edit', 'UPDATE', 'wallet:edit', 'merchant_id', NULL, NULL, '{wallets.update}'),
+	('wallets', 'wallets_delete', 'DELETE', 'wallet:delete', 'merchant_id', NULL, NULL, '{wallets.delete}'),
+	('team_members', 'team_members_view', 'SELECT', 'team:view', 'merchant_id', NULL, NULL, '{team.list,team.retrieve}'),
+	('team_members', 'team_members_invite', 'INSERT', 'team:invite', 'merchant_id', NULL, NULL, '{team.invite}'),
+	('team_members', 'team_members_manage_roles', 'UPDATE', 'team:manage_roles', 'merchant_id', NULL, NULL, '{team.update_role}'),
+	('team_members', 'team_members_remove', 'DELETE', 'team:remove', 'merchant_id', NULL, NULL, '{team.remove}'),
+	-- api_keys: readable (every column but key_hash); written only by the key functions.
+	('api_keys', 'api_keys_view', 'SELECT', 'api_key:view', 'merchant_id', NULL, NULL, '{api_keys.list,api_keys.retrieve}'),
+	-- The audit trail: key events need api_key:view, team and security events team:view.
+	('audit_log', 'audit_log_view', 'SELECT', 'api_key:view', 'merchant_id', NULL,
+	 'category OPERATOR(pg_catalog.=) ''api_key''', '{}'),
+	('audit_log', 'audit_log_view_team', 'SELECT', 'team:view', 'merchant_id', NULL,
+	 'category OPERATOR(pg_catalog.<>) ''api_key''', '{}');
+
+-- The text of one policy: FOR <command> USING (...) [WITH CHECK (...)].  Every question to
+-- billium is wrapped as (SELECT billium_...(...)), an InitPlan run once per statement, and the
+-- merchant column stays indexable.  create_permission: for a view policy, the table's insert
+-- permission (see above).
+CREATE FUNCTION @extschema@.billium_policy_clause(command text, permission text, merchant_column name,
+		own_rows_column name DEFAULT NULL, row_filter text DEFAULT NULL, create_permission text DEFAULT NULL)
+	RETURNS text
+	LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	qual text;
+BEGIN
+	IF permission IS NULL THEN
+		qual := 'false';
+	ELSE
+		qual := format('%I OPERATOR(pg_catalog.=) ANY ((SELECT @extschema@.%s(%L))::pg_catalog.uuid[])',
+					   merchant_column,
+					   CASE WHEN command = 'SELECT' AND own_rows_column IS NOT NULL
+							THEN 'billium_merchants_listing' ELSE 'billium_merchants_with' END,
+					   permission);
+		-- A caller holding the insert permission but not this one sees the row its INSERT ...
+		-- RETURNING checks (not yet stored: no ctid), nothing else.  The index still finds the
+		-- rows by merchant; for every other caller the two arrays hold the same merchants.
+		IF command = 'SELECT' AND create_permission IS NOT NULL AND create_permission <> permission THEN
+			qual := format('%I OPERATOR(pg_catalog.=) ANY ((SELECT @extschema@.billium_merchants_returning(%L, %L, %L))::pg_catalog.uuid[])'
+						   ' AND (%s OR ctid OPERATOR(pg_catalog.=) ''(4294967295,0)''::pg_catalog.tid)',
+						   merchant_column, permission, create_permission, own_rows_column IS NOT NULL, qual);
+		END IF;
+		IF command = 'SELECT' AND own_rows_column IS NOT NULL THEN
+			qual := format('(%s) OR %I OPERATOR(pg_catalog.=) (SELECT @extschema@.billium_public_key_with(%L))',
+						   qual, own_rows_column, permission);
+		END IF;
+		IF row_filter IS NOT NULL THEN
+			qual := format('%s AND (%s)', row_filter, qual);
+		END IF;
+	END IF;
+	RETURN CASE command
+		WHEN 'SELECT' THEN format('FOR SELECT USING (%s)', qual)
+		WHEN 'INSERT' THEN format('FOR INSERT WITH CHECK (%s)', qual)
+		WHEN 'UPDATE' THEN format('FOR UPDATE USING (%s) WITH CHECK (%s)', qual, qual)
+		ELSE format('FOR DELETE USING (%s)', qual) END;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.billium_policy_clause(text, text, name, name, text, text) IS
+	'internal: the FOR ... USING ... WITH CHECK clause of a billium policy (from billium.policy_rules, or billium_protect_table)';
+
+-- (Re)create every policy of billium.policy_rules.
+CREATE FUNCTION @extschema@.billium_apply_policy_rules() RETURNS void
+	LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	r record;
+BEGIN
+	FOR r IN SELECT pr.*,
+					(SELECT i.permission FROM @extschema@.policy_rules i
+					 WHERE i.tbl OPERATOR(pg_catalog.=) pr.tbl AND i.command OPERATOR(pg_catalog.=) 'INSERT') AS create_permission
+			 FROM @extschema@.policy_rules pr ORDER BY pr.tbl, pr.policy LOOP
+		EXECUTE format('DROP POLICY IF EXISTS %I ON @extschema@.%I', r.policy, r.tbl);
+		EXECUTE format('CREATE POLICY %I ON @extschema@.%I %s', r.policy, r.tbl,
+					   @extschema@.billium_policy_clause(r.command, r.permission, r.merchant_column,
+														 r.own_rows_column, r.row_filter, r.create_permission));
+	END LOOP;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.billium_apply_policy_rules() IS
+	'internal: create every policy of billium.policy_rules (the install and upgrade scripts call it)';
+
+CREATE FUNCTION @extschema@.billium_merchants_returning(view_permission text, create_permission text,
+		listing boolean) RETURNS uuid[] AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
+COMMENT ON FUNCTION @extschema@.billium_merchants_returning(text, text, boolean) IS
+	'the merchants where this transaction''s caller holds the view permission (none for a pk key when listing) and those where it holds the create permission but not the view permission (for view policies: a create-only caller sees the row its INSERT ... RETURNING checks)';
+
+-- The permission a command of a domain needs: the domain's own (view, create, edit, delete), or
+-- its edit for a domain without create or delete (customer, checkout); null when it has neither.
+CREATE FUNCTION @extschema@.billium_domain_permission(domain text, verb text) RETURNS text
+	LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+	SELECT p.name FROM @extschema@.permissions p
+	WHERE p.name OPERATOR(pg_catalog.=) ANY (ARRAY[billium_domain_permission.domain || ':' || billium_domain_permission.verb,
+												   billium_domain_permission.domain || ':edit'])
+	ORDER BY p.name OPERATOR(pg_catalog.<>) (billium_domain_permission.domain || ':' || billium_domain_permission.verb) LIMIT 1
+$$;
+COMMENT ON FUNCTION @extschema@.billium_domain_permission(text, text) IS
+	'internal: the permission a command (view, create, edit, delete) of a domain needs, for billium_protect_table';
+
+-- A user's own table: the same policies, written by the same function.
+CREATE OR REPLACE FUNCTION @extschema@.billium_protect_table(tbl regclass, domain text,
+		merchant_column name DEFAULT 'merchant_id') RETURNS void
+	LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	rel record;
+	coltype oid;
+	verb text;
+	perm text;
+	create_perm text;
+	note text;
+	was_enabled boolean;
+	was_forced boolean;
+	old record;
+BEGIN
+	IF tbl IS NULL OR domain IS NULL OR merchant_column IS NULL THEN
+		RAISE EXCEPTION 'billium_protect_table: table, domain and column must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	SELECT c.relkind, c.relowner, c.relrowsecurity, c.relforcerowsecurity, c.relname, n.nspname INTO rel
+	FROM pg_class c JOIN pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+	WHERE c.oid OPERATOR(pg_catalog.=) tbl;
+	IF rel.relkind NOT IN ('r', 'p') THEN
+		RAISE EXCEPTION '% is not a table', tbl USING ERRCODE = 'wrong_object_type';
+	END IF;
+	IF NOT pg_has_role(current_user, rel.relowner, 'USAGE') THEN
+		RAISE EXCEPTION 'must be owner of table %', tbl USING ERRCODE = 'insufficient_privilege';
+	END IF;
+	IF NOT EXISTS (SELECT FROM @extschema@.permissions p
+				   WHERE p.domain OPERATOR(pg_catalog.=) billium_protect_table.domain) THEN
+		RAISE EXCEPTION 'unknown permission domain "%"', domain USING ERRCODE = 'invalid_parameter_value',
+			HINT = 'The domains are ' || (SELECT string_agg(DISTINCT p.domain, ', ') FROM @extschema@.permissions p) || '.';
+	END IF;
+	SELECT a.atttypid INTO coltype FROM pg_attribute a
+	WHERE a.attrelid OPERATOR(pg_catalog.=) tbl AND a.attname OPERATOR(pg_catalog.=) merchant_column
+	  AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'column "%" of relation % does not exist', merchant_column, tbl
+			USING ERRCODE = 'undefined_column';
+	END IF;
+	IF coltype OPERATOR(pg_catalog.<>) 'pg_catalog.uuid'::pg_catalog.regtype THEN
+		RAISE EXCEPTION 'column "%" of relation % is of type %, not uuid', merchant_column, tbl,
+			coltype::regtype USING ERRCODE = 'datatype_mismatch';
+	END IF;
+
+	-- Called again: keep the settings from before the first call, and replace the policies
+	-- (whatever domain they were for).
+	was_enabled := rel.relrowsecurity;
+	was_forced := rel.relforcerowsecurity;
+	FOR old IN SELECT * FROM @extschema@.billium_protect_policies(tbl) LOOP
+		IF old.note IS NOT NULL THEN
+			was_enabled := strpos(old.note, 'row level security was enabled') OPERATOR(pg_catalog.>) 0;
+			was_forced := strpos(old.note, 'and forced') OPERATOR(pg_catalog.>) 0;
+		END IF;
+		EXECUTE format('DROP POLICY %I ON %I.%I', old.policy, rel.nspname, rel.relname);
+	END LOOP;
+
+	EXECUTE format('ALTER TABLE %I.%I ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY',
+				   rel.nspname, rel.relname);
+	-- Each command's permission: the domain's own, or for a domain without create or delete
+	-- (customer, checkout) its edit; with neither (report) the command is refused.  The policies
+	-- are written by billium_policy_clause, as the extension's own (billium.policy_rules).
+	create_perm := @extschema@.billium_domain_permission(domain, 'create');
+	FOREACH verb IN ARRAY ARRAY['view', 'create', 'edit', 'delete'] LOOP
+		perm := @extschema@.billium_domain_permission(domain, verb);
+		EXECUTE format('CREATE POLICY %I ON %I.%I %s', 'billium_' || domain || '_' || verb,
+					   rel.nspname, rel.relname,
+					   @extschema@.billium_policy_clause(
+						   CASE verb WHEN 'view' THEN 'SELECT' WHEN 'create' THEN 'INSERT'
+									 WHEN 'edit' THEN 'UPDATE' ELSE 'DELETE' END,
+						   perm, merchant_column, NULL, NULL, create_perm));
+		note := format('added by billium_protect_table: %s needs %s', verb, coalesce(perm, 'a permission the domain lacks'));
+		IF verb = 'view' THEN
+			note := note || format('; before it, row level security was %s',
+								   CASE WHEN NOT was_enabled AND NOT was_forced THEN 'disabled and not forced'
+										WHEN NOT was_enabled THEN 'disabled and forced'
+										WHEN NOT was_forced THEN 'enabled and not forced'
+										ELSE 'enabled and forced' END);
+		END IF;
+		EXECUTE format('COMMENT ON POLICY %I ON %I.%I IS %L', 'billium_' || domain || '_' || verb,
+					   rel.nspname, rel.relname, note);
+	END LOOP;
+END
+$$;
+
+-- Tables protected before 0.6.0: their view policy gains the create-only rule, as a table
+-- protected now (the other three policies are written the same way as before).  The merchant
+-- column is the one the old view policy depends on; its note is kept.
+DO $$
+DECLARE
+	p record;
+	col name;
+	domain text;
+BEGIN
+	FOR p IN SELECT pol.oid, pol.polname, n.nspname, c.relname, d.description
+			 FROM pg_catalog.pg_policy pol
+			 JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) pol.polrelid
+			 JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+			 JOIN pg_catalog.pg_description d ON d.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_policy'::pg_catalog.regclass
+											 AND d.objoid OPERATOR(pg_catalog.=) pol.oid
+			 WHERE pol.polname::text LIKE 'billium\_%\_view'
+			   AND d.description LIKE 'added by billium_protect_table:%' LOOP
+		SELECT a.attname INTO col
+		FROM pg_catalog.pg_depend dep
+		JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) dep.refobjid
+									  AND a.attnum OPERATOR(pg_catalog.=) dep.refobjsubid
+		WHERE dep.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_policy'::pg_catalog.regclass
+		  AND dep.objid OPERATOR(pg_catalog.=) p.oid AND dep.refobjsubid OPERATOR(pg_catalog.>) 0
+		LIMIT 1;
+		domain := pg_catalog.substring(p.polname::text, '^billium_(.*)_view$');
+		CONTINUE WHEN col IS NULL OR domain IS NULL;
+		EXECUTE format('DROP POLICY %I ON %I.%I', p.polname, p.nspname, p.relname);
+		EXECUTE format('CREATE POLICY %I ON %I.%I %s', p.polname, p.nspname, p.relname,
+					   @extschema@.billium_policy_clause('SELECT', @extschema@.billium_domain_permission(domain, 'view'),
+														 col, NULL, NULL, @extschema@.billium_domain_permission(domain, 'create')));
+		EXECUTE format('COMMENT ON POLICY %I ON %I.%I IS %L', p.polname, p.nspname, p.relname, p.description);
+	END LOOP;
+END
+$$;
+
+------------------------------------------------------------------------------------------------
+-- PostgREST: a db-pre-request function maps the request's method and path to an action and asks
+-- the gate, so what the gate refuses (a pk key reading a list, a permission the key lacks) is
+-- refused there too, before row-level security lets the statement run.  A GET is a list unless
+-- it asks for one object (Accept: application/vnd.pgrst.object+json): PostgREST does not pass
+-- the query string to the database.
+------------------------------------------------------------------------------------------------
+
+-- The action of a PostgREST request to a table or view of the extension, or null (another path,
+-- /rpc/ functions, which ask the gate themselves, and tables no action names).
+CREATE FUNCTION @extschema@.billium_postgrest_action(method text, path text, headers jsonb)
+	RETURNS text
+	LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+	WITH req AS (
+		SELECT pg_catalog.ltrim(pg_catalog.split_part(billium_postgrest_action.path, '?', 1), '/') AS relation,
+			   CASE pg_catalog.upper(billium_postgrest_action.method)
+				   WHEN 'GET' THEN 'SELECT' WHEN 'HEAD' THEN 'SELECT' WHEN 'POST' THEN 'INSERT'
+				   WHEN 'PUT' THEN 'INSERT' WHEN 'PATCH' THEN 'UPDATE' WHEN 'DELETE' THEN 'DELETE' END AS command,
+			   coalesce(billium_postgrest_action.headers ->> 'accept', '')
+				   LIKE '%application/vnd.pgrst.object%' AS one),
+	candidates AS (
+		SELECT r.actions FROM @extschema@.policy_rules r, req
+		WHERE r.tbl::text OPERATOR(pg_catalog.=) req.relation AND r.command OPERATOR(pg_catalog.=) req.command
+		  AND r.row_filter IS NULL
+		UNION ALL
+		-- The reports view has no policy of its own.
+		SELECT ARRAY['reports.retrieve', 'reports.list'] FROM req
+		WHERE req.relation OPERATOR(pg_catalog.=) 'reports' AND req.command OPERATOR(pg_catalog.=) 'SELECT')
+	SELECT coalesce(
+		(SELECT a FROM candidates c, req, unnest(c.actions) AS a
+		 WHERE a LIKE CASE WHEN req.one THEN '%.retrieve' ELSE '%.list' END LIMIT 1),
+		(SELECT c.actions[1] FROM candidates c LIMIT 1))
+$$;
+COMMENT ON FUNCTION @extschema@.billium_postgrest_action(text, text, jsonb) IS
+	'the action of a PostgREST request (method, path, request headers) to a table of the extension, or null';
+
+-- PostgREST's db-pre-request: ask the gate for the request's action.  The merchant: a key's own;
+-- a dashboard session names it in an x-merchant-id header, and without one only the policies
+-- decide (they hold it to its teams).
+CREATE FUNCTION @extschema@.billium_postgrest_pre_request() RETURNS void
+	LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	headers jsonb := coalesce(nullif(pg_catalog.current_setting('request.headers', true), ''), '{}')::jsonb;
+	action text := @extschema@.billium_postgrest_action(pg_catalog.current_setting('request.method', true),
+														 pg_catalog.current_setting('request.path', true), headers);
+	merchant uuid;
+BEGIN
+	IF action IS NULL THEN
+		RETURN;
+	END IF;
+	IF headers ->> 'x-merchant-id' ~ '^[0-9a-fA-F-]{32,36}$' THEN
+		merchant := (headers ->> 'x-merchant-id')::uuid;
+	ELSIF (@extschema@.billium_current_principal()).kind OPERATOR(pg_catalog.=) 'user' THEN
+		RETURN;
+	END IF;
+	PERFORM @extschema@.billium_authorize(action, merchant);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.billium_postgrest_pre_request() IS
+	'PostgREST db-pre-request: ask the gate for the action of the request''s method and path (a pk key''s list is refused), before row-level security runs the statement';
+
+SELECT @extschema@.billium_apply_policy_rules();
+
+REVOKE ALL ON FUNCTION
+	@extschema@.billium_caller_write(@extschema@.billium_principal),
+	@extschema@.billium_server_columns(),
+	@extschema@.billium_invoice_product(uuid, uuid),
+	@extschema@.billium_invoices_guard(),
+	@extschema@.billium_mark_invoice_paid(uuid),
+	@extschema@.billium_policy_clause(text, text, name, name, text, text),
+	@extschema@.billium_apply_policy_rules(),
+	@extschema@.billium_merchants_returning(text, text, boolean),
+	@extschema@.billium_domain_permission(text, text),
+	@extschema@.billium_postgrest_action(text, text, jsonb),
+	@extschema@.billium_postgrest_pre_request()
+FROM PUBLIC;
+-- The triggers run as the writer, so the writer needs what they call.
+GRANT EXECUTE ON FUNCTION
+	@extschema@.billium_caller_write(@extschema@.billium_principal),
+	@extschema@.billium_invoice_product(uuid, uuid),
+	@extschema@.billium_merchants_returning(text, text, boolean),
+	@extschema@.billium_policy_clause(text, text, name, name, text, text),
+	@extschema@.billium_domain_permission(text, text),
+	@extschema@.billium_postgrest_action(text, text, jsonb),
+	@extschema@.billium_postgrest_pre_request()
+TO billium_api, billium_admin;
+GRANT EXECUTE ON FUNCTION @extschema@.billium_mark_invoice_paid(uuid) TO billium_payments;
+
 ------------------------------------------------------------------------------------------------
 -- The REST surface (issue 14).
 ------------------------------------------------------------------------------------------------

@@ -6,7 +6,9 @@
 -- billium_admin may act as any dashboard user (provisioning scripts, tests); billium_scanner may
 -- report leaked keys (billium_report_leaked_keys, in keys.sql) and do nothing else;
 -- billium_provisioner creates users and records their factors (the application's sign-up and
--- settings pages: billium_provision_user, in team.sql) and does nothing else.
+-- settings pages: billium_provision_user, in team.sql) and does nothing else;
+-- billium_payments, the payment side, is the only role that marks invoices paid
+-- (billium_mark_invoice_paid, in tables.sql).
 ------------------------------------------------------------------------------------------------
 
 DO $$
@@ -19,6 +21,9 @@ BEGIN
 	END IF;
 	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'billium_scanner') THEN
 		CREATE ROLE billium_scanner NOLOGIN;
+	END IF;
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'billium_payments') THEN
+		CREATE ROLE billium_payments NOLOGIN;
 	END IF;
 	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'billium_provisioner') THEN
 		CREATE ROLE billium_provisioner NOLOGIN;

@@ -1,98 +1,149 @@
-/* billium: the row-level security policies of the extension's tables, and the reports view. */
+/* billium: the row-level security policies of the extension's tables, generated from one declared
+ * table (billium.policy_rules), and the reports view. */
 
 ------------------------------------------------------------------------------------------------
--- Domain tables.
+-- Policies from one declared table.  Each row: a policy on a table of the extension, the
+-- command, the permission it needs (null: refused), the column holding the merchant, the column
+-- holding a pk key's own rows (pk keys then see only those, never the merchant's list), an
+-- extra row filter, and the API actions that reach the table through this command (the test
+-- gate_rls_agree checks them against billium.actions; billium_postgrest_action maps a request
+-- to the first of them, or to the list/retrieve pair of a view policy).  A view policy also lets
+-- a caller holding the table's insert permission but not its view permission see the row its own
+-- INSERT ... RETURNING is checking (a row not yet stored: no ctid), and nothing else.
 ------------------------------------------------------------------------------------------------
 
--- view -> SELECT, create -> INSERT, edit -> UPDATE, delete -> DELETE.  pk keys see only the
--- invoices they created.
--- One OR of two leakproof comparisons: costed above a query's own merchant filter, so a
--- sequential scan tests that cheaper filter first, as it would without row-level security.
-CREATE POLICY invoices_view ON @extschema@.invoices FOR SELECT
-	USING (merchant_id OPERATOR(pg_catalog.=) ANY ((SELECT @extschema@.billium_merchants_listing('invoice:view'))::uuid[])
-		   OR created_by_key OPERATOR(pg_catalog.=) (SELECT @extschema@.billium_public_key_with('invoice:view')));
-CREATE POLICY invoices_create ON @extschema@.invoices FOR INSERT
-	WITH CHECK (merchant_id OPERATOR(pg_catalog.=) ANY ((SELECT @extschema@.billium_merchants_with('invoice:create'))::uuid[]));
-CREATE POLICY invoices_edit ON @extschema@.invoices FOR UPDATE
-	USING (merchant_id OPERATOR(pg_catalog.=) ANY ((SELECT @extschema@.billium_merchants_with('invoice:edit'))::uuid[]))
-	WITH CHECK (merchant_id OPERATOR(pg_catalog.=) ANY ((SELECT @extschema@.billium_merchants_with('invoice:edit'))::uuid[]));
-CREATE POLICY invoices_delete ON @extschema@.invoices FOR DELETE
-	USING (merchant_id OPERATOR(pg_catalog.=) ANY ((SELECT @extschema@.billium_merchants_with('invoice:delete'))::uuid[]));
+CREATE TABLE @extschema@.policy_rules (
+	tbl name NOT NULL,
+	policy name NOT NULL,
+	command text NOT NULL CHECK (command IN ('SELECT', 'INSERT', 'UPDATE', 'DELETE')),
+	permission text CHECK (permission IS NULL OR @extschema@.billium_permset_count(
+		@extschema@.billium_permset_from_names(ARRAY[permission])) = 1),
+	merchant_column name NOT NULL DEFAULT 'merchant_id',
+	own_rows_column name,
+	row_filter text,
+	actions text[] NOT NULL DEFAULT '{}',
+	PRIMARY KEY (tbl, policy)
+);
+COMMENT ON TABLE @extschema@.policy_rules IS
+	'every row-level security policy of the extension: (table, command) -> the permission it needs, the merchant column, the pk own-rows column, and the API actions it serves';
+GRANT SELECT ON @extschema@.policy_rules TO PUBLIC;
 
-CREATE POLICY products_view ON @extschema@.products FOR SELECT
-	USING (merchant_id OPERATOR(pg_catalog.=) ANY ((SELECT @extschema@.billium_merchants_with('product:view'))::uuid[]));
-CREATE POLICY products_create ON @extschema@.products FOR INSERT
-	WITH CHECK (merchant_id OPERATOR(pg_catalog.=) ANY ((SELECT @extschema@.billium_merchants_with('product:create'))::uuid[]));
-CREATE POLICY products_edit ON @extschema@.products FOR UPDATE
-	USING (merchant_id OPERATOR(pg_catalog.=) ANY ((SELECT @extschema@.billium_merchants_with('product:edit'))::uuid[]))
-	WITH CHECK (merchant_id OPERATOR(pg_catalog.=) ANY ((SELECT @extschema@.billium_merchants_with('product:edit'))::uuid[]));
-CREATE POLICY products_delete ON @extschema@.products FOR DELETE
-	USING (merchant_id OPERATOR(pg_catalog.=) ANY ((SELECT @extschema@.billium_merchants_with('product:delete'))::uuid[]));
+INSERT INTO @extschema@.policy_rules (tbl, policy, command, permission, merchant_column, own_rows_column, row_filter, actions) VALUES
+	('merchants', 'merchants_view', 'SELECT', 'merchant:view', 'id', NULL, NULL, '{merchants.retrieve}'),
+	('merchants', 'merchants_edit', 'UPDATE', 'merchant:edit', 'id', NULL, NULL, '{merchants.update}'),
+	('merchants', 'merchants_delete', 'DELETE', 'merchant:delete', 'id', NULL, NULL, '{merchants.delete}'),
+	('merchant_billing', 'merchant_billing_view', 'SELECT', 'merchant:billing', 'merchant_id', NULL, NULL, '{billing.retrieve}'),
+	('merchant_billing', 'merchant_billing_create', 'INSERT', 'merchant:billing', 'merchant_id', NULL, NULL, '{billing.update}'),
+	('merchant_billing', 'merchant_billing_edit', 'UPDATE', 'merchant:billing', 'merchant_id', NULL, NULL, '{billing.update}'),
+	('merchant_billing', 'merchant_billing_delete', 'DELETE', 'merchant:billing', 'merchant_id', NULL, NULL, '{billing.update}'),
+	('invoices', 'invoices_view', 'SELECT', 'invoice:view', 'merchant_id', 'created_by_key', NULL, '{invoices.retrieve,invoices.list}'),
+	('invoices', 'invoices_create', 'INSERT', 'invoice:create', 'merchant_id', NULL, NULL, '{invoices.create}'),
+	('invoices', 'invoices_edit', 'UPDATE', 'invoice:edit', 'merchant_id', NULL, NULL, '{invoices.update,invoices.cancel}'),
+	('invoices', 'invoices_delete', 'DELETE', 'invoice:delete', 'merchant_id', NULL, NULL, '{invoices.delete}'),
+	('products', 'products_view', 'SELECT', 'product:view', 'merchant_id', NULL, NULL, '{products.retrieve,products.list}'),
+	('products', 'products_create', 'INSERT', 'product:create', 'merchant_id', NULL, NULL, '{products.create}'),
+	('products', 'products_edit', 'UPDATE', 'product:edit', 'merchant_id', NULL, NULL, '{products.update}'),
+	('products', 'products_delete', 'DELETE', 'product:delete', 'merchant_id', NULL, NULL, '{products.delete}'),
+	-- customer: there is no customer:create; customer:edit creates and edits.
+	('customers', 'customers_view', 'SELECT', 'customer:view', 'merchant_id', NULL, NULL, '{customers.retrieve,customers.list}'),
+	('customers', 'customers_create', 'INSERT', 'customer:edit', 'merchant_id', NULL, NULL, '{customers.create}'),
+	('customers', 'customers_edit', 'UPDATE', 'customer:edit', 'merchant_id', NULL, NULL, '{customers.update}'),
+	('customers', 'customers_delete', 'DELETE', 'customer:delete', 'merchant_id', NULL, NULL, '{customers.delete}'),
+	('webhooks', 'webhooks_view', 'SELECT', 'webhook:view', 'merchant_id', NULL, NULL, '{webhooks.retrieve,webhooks.list}'),
+	('webhooks', 'webhooks_create', 'INSERT', 'webhook:create', 'merchant_id', NULL, NULL, '{webhooks.create}'),
+	('webhooks', 'webhooks_edit', 'UPDATE', 'webhook:edit', 'merchant_id', NULL, NULL, '{webhooks.update}'),
+	('webhooks', 'webhooks_delete', 'DELETE', 'webhook:delete', 'merchant_id', NULL, NULL, '{webhooks.delete}'),
+	-- checkout: view, and edit for every write.
+	('checkout_settings', 'checkout_settings_view', 'SELECT', 'checkout:view', 'merchant_id', NULL, NULL, '{checkout.retrieve}'),
+	('checkout_settings', 'checkout_settings_create', 'INSERT', 'checkout:edit', 'merchant_id', NULL, NULL, '{checkout.update}'),
+	('checkout_settings', 'checkout_settings_edit', 'UPDATE', 'checkout:edit', 'merchant_id', NULL, NULL, '{checkout.update}'),
+	('checkout_settings', 'checkout_settings_delete', 'DELETE', 'checkout:edit', 'merchant_id', NULL, NULL, '{checkout.update}'),
+	('wallets', 'wallets_view', 'SELECT', 'wallet:view', 'merchant_id', NULL, NULL, '{wallets.retrieve,wallets.list}'),
+	('wallets', 'wallets_create', 'INSERT', 'wallet:create', 'merchant_id', NULL, NULL, '{wallets.create}'),
+	('wallets', 'wallets_edit', 'UPDATE', 'wallet:edit', 'merchant_id', NULL, NULL, '{wallets.update}'),
+	('wallets', 'wallets_delete', 'DELETE', 'wallet:delete', 'merchant_id', NULL, NULL, '{wallets.delete}'),
+	('team_members', 'team_members_view', 'SELECT', 'team:view', 'merchant_id', NULL, NULL, '{team.list,team.retrieve}'),
+	('team_members', 'team_members_invite', 'INSERT', 'team:invite', 'merchant_id', NULL, NULL, '{team.invite}'),
+	('team_members', 'team_members_manage_roles', 'UPDATE', 'team:manage_roles', 'merchant_id', NULL, NULL, '{team.update_role}'),
+	('team_members', 'team_members_remove', 'DELETE', 'team:remove', 'merchant_id', NULL, NULL, '{team.remove}'),
+	-- api_keys: readable (every column but key_hash); written only by the key functions.
+	('api_keys', 'api_keys_view', 'SELECT', 'api_key:view', 'merchant_id', NULL, NULL, '{api_keys.list,api_keys.retrieve}'),
+	-- The audit trail: key events need api_key:view, team and security events team:view.
+	('audit_log', 'audit_log_view', 'SELECT', 'api_key:view', 'merchant_id', NULL,
+	 'category OPERATOR(pg_catalog.=) ''api_key''', '{}'),
+	('audit_log', 'audit_log_view_team', 'SELECT', 'team:view', 'merchant_id', NULL,
+	 'category OPERATOR(pg_catalog.<>) ''api_key''', '{}');
 
--- customer: there is no customer:create; customer:edit creates and edits.
-CREATE POLICY customers_view ON @extschema@.customers FOR SELECT
-	USING (merchant_id OPERATOR(pg_catalog.=) ANY ((SELECT @extschema@.billium_merchants_with('customer:view'))::uuid[]));
-CREATE POLICY customers_create ON @extschema@.customers FOR INSERT
-	WITH CHECK (merchant_id OPERATOR(pg_catalog.=) ANY ((SELECT @extschema@.billium_merchants_with('customer:edit'))::uuid[]));
-CREATE POLICY customers_edit ON @extschema@.customers FOR UPDATE
-	USING (merchant_id OPERATOR(pg_catalog.=) ANY ((SELECT @extschema@.billium_merchants_with('customer:edit'))::uuid[]))
-	WITH CHECK (merchant_id OPERATOR(pg_catalog.=) ANY ((SELECT @extschema@.billium_merchants_with('customer:edit'))::uuid[]));
-CREATE POLICY customers_delete ON @extschema@.customers FOR DELETE
-	USING (merchant_id OPERATOR(pg_catalog.=) ANY ((SELECT @extschema@.billium_merchants_with('customer:delete'))::uuid[]));
+-- merchants: no INSERT policy; billium_create_merchant opens them.  users: users_view below,
+-- by hand (not by merchant).  Every other table of the extension: no policy, so an ordinary
+-- role sees and changes nothing.
 
-CREATE POLICY webhooks_view ON @extschema@.webhooks FOR SELECT
-	USING (merchant_id OPERATOR(pg_catalog.=) ANY ((SELECT @extschema@.billium_merchants_with('webhook:view'))::uuid[]));
-CREATE POLICY webhooks_create ON @extschema@.webhooks FOR INSERT
-	WITH CHECK (merchant_id OPERATOR(pg_catalog.=) ANY ((SELECT @extschema@.billium_merchants_with('webhook:create'))::uuid[]));
-CREATE POLICY webhooks_edit ON @extschema@.webhooks FOR UPDATE
-	USING (merchant_id OPERATOR(pg_catalog.=) ANY ((SELECT @extschema@.billium_merchants_with('webhook:edit'))::uuid[]))
-	WITH CHECK (merchant_id OPERATOR(pg_catalog.=) ANY ((SELECT @extschema@.billium_merchants_with('webhook:edit'))::uuid[]));
-CREATE POLICY webhooks_delete ON @extschema@.webhooks FOR DELETE
-	USING (merchant_id OPERATOR(pg_catalog.=) ANY ((SELECT @extschema@.billium_merchants_with('webhook:delete'))::uuid[]));
+-- The text of one policy: FOR <command> USING (...) [WITH CHECK (...)].  Every question to
+-- billium is wrapped as (SELECT billium_...(...)), an InitPlan run once per statement, and the
+-- merchant column stays indexable.  create_permission: for a view policy, the table's insert
+-- permission (see above).
+CREATE FUNCTION @extschema@.billium_policy_clause(command text, permission text, merchant_column name,
+		own_rows_column name DEFAULT NULL, row_filter text DEFAULT NULL, create_permission text DEFAULT NULL)
+	RETURNS text
+	LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	qual text;
+BEGIN
+	IF permission IS NULL THEN
+		qual := 'false';
+	ELSE
+		qual := format('%I OPERATOR(pg_catalog.=) ANY ((SELECT @extschema@.%s(%L))::pg_catalog.uuid[])',
+					   merchant_column,
+					   CASE WHEN command = 'SELECT' AND own_rows_column IS NOT NULL
+							THEN 'billium_merchants_listing' ELSE 'billium_merchants_with' END,
+					   permission);
+		-- A caller holding the insert permission but not this one sees the row its INSERT ...
+		-- RETURNING checks (not yet stored: no ctid), nothing else.  The index still finds the
+		-- rows by merchant; for every other caller the two arrays hold the same merchants.
+		IF command = 'SELECT' AND create_permission IS NOT NULL AND create_permission <> permission THEN
+			qual := format('%I OPERATOR(pg_catalog.=) ANY ((SELECT @extschema@.billium_merchants_returning(%L, %L, %L))::pg_catalog.uuid[])'
+						   ' AND (%s OR ctid OPERATOR(pg_catalog.=) ''(4294967295,0)''::pg_catalog.tid)',
+						   merchant_column, permission, create_permission, own_rows_column IS NOT NULL, qual);
+		END IF;
+		IF command = 'SELECT' AND own_rows_column IS NOT NULL THEN
+			qual := format('(%s) OR %I OPERATOR(pg_catalog.=) (SELECT @extschema@.billium_public_key_with(%L))',
+						   qual, own_rows_column, permission);
+		END IF;
+		IF row_filter IS NOT NULL THEN
+			qual := format('%s AND (%s)', row_filter, qual);
+		END IF;
+	END IF;
+	RETURN CASE command
+		WHEN 'SELECT' THEN format('FOR SELECT USING (%s)', qual)
+		WHEN 'INSERT' THEN format('FOR INSERT WITH CHECK (%s)', qual)
+		WHEN 'UPDATE' THEN format('FOR UPDATE USING (%s) WITH CHECK (%s)', qual, qual)
+		ELSE format('FOR DELETE USING (%s)', qual) END;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.billium_policy_clause(text, text, name, name, text, text) IS
+	'internal: the FOR ... USING ... WITH CHECK clause of a billium policy (from billium.policy_rules, or billium_protect_table)';
 
--- checkout: view, and edit for every write.
-CREATE POLICY checkout_settings_view ON @extschema@.checkout_settings FOR SELECT
-	USING (merchant_id OPERATOR(pg_catalog.=) ANY ((SELECT @extschema@.billium_merchants_with('checkout:view'))::uuid[]));
-CREATE POLICY checkout_settings_create ON @extschema@.checkout_settings FOR INSERT
-	WITH CHECK (merchant_id OPERATOR(pg_catalog.=) ANY ((SELECT @extschema@.billium_merchants_with('checkout:edit'))::uuid[]));
-CREATE POLICY checkout_settings_edit ON @extschema@.checkout_settings FOR UPDATE
-	USING (merchant_id OPERATOR(pg_catalog.=) ANY ((SELECT @extschema@.billium_merchants_with('checkout:edit'))::uuid[]))
-	WITH CHECK (merchant_id OPERATOR(pg_catalog.=) ANY ((SELECT @extschema@.billium_merchants_with('checkout:edit'))::uuid[]));
-CREATE POLICY checkout_settings_delete ON @extschema@.checkout_settings FOR DELETE
-	USING (merchant_id OPERATOR(pg_catalog.=) ANY ((SELECT @extschema@.billium_merchants_with('checkout:edit'))::uuid[]));
+-- (Re)create every policy of billium.policy_rules.
+CREATE FUNCTION @extschema@.billium_apply_policy_rules() RETURNS void
+	LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	r record;
+BEGIN
+	FOR r IN SELECT pr.*,
+					(SELECT i.permission FROM @extschema@.policy_rules i
+					 WHERE i.tbl OPERATOR(pg_catalog.=) pr.tbl AND i.command OPERATOR(pg_catalog.=) 'INSERT') AS create_permission
+			 FROM @extschema@.policy_rules pr ORDER BY pr.tbl, pr.policy LOOP
+		EXECUTE format('DROP POLICY IF EXISTS %I ON @extschema@.%I', r.policy, r.tbl);
+		EXECUTE format('CREATE POLICY %I ON @extschema@.%I %s', r.policy, r.tbl,
+					   @extschema@.billium_policy_clause(r.command, r.permission, r.merchant_column,
+														 r.own_rows_column, r.row_filter, r.create_permission));
+	END LOOP;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.billium_apply_policy_rules() IS
+	'internal: create every policy of billium.policy_rules (the install and upgrade scripts call it)';
 
-CREATE POLICY wallets_view ON @extschema@.wallets FOR SELECT
-	USING (merchant_id OPERATOR(pg_catalog.=) ANY ((SELECT @extschema@.billium_merchants_with('wallet:view'))::uuid[]));
-CREATE POLICY wallets_create ON @extschema@.wallets FOR INSERT
-	WITH CHECK (merchant_id OPERATOR(pg_catalog.=) ANY ((SELECT @extschema@.billium_merchants_with('wallet:create'))::uuid[]));
-CREATE POLICY wallets_edit ON @extschema@.wallets FOR UPDATE
-	USING (merchant_id OPERATOR(pg_catalog.=) ANY ((SELECT @extschema@.billium_merchants_with('wallet:edit'))::uuid[]))
-	WITH CHECK (merchant_id OPERATOR(pg_catalog.=) ANY ((SELECT @extschema@.billium_merchants_with('wallet:edit'))::uuid[]));
-CREATE POLICY wallets_delete ON @extschema@.wallets FOR DELETE
-	USING (merchant_id OPERATOR(pg_catalog.=) ANY ((SELECT @extschema@.billium_merchants_with('wallet:delete'))::uuid[]));
-
-CREATE POLICY merchant_billing_view ON @extschema@.merchant_billing FOR SELECT
-	USING (merchant_id OPERATOR(pg_catalog.=) ANY ((SELECT @extschema@.billium_merchants_with('merchant:billing'))::uuid[]));
-CREATE POLICY merchant_billing_create ON @extschema@.merchant_billing FOR INSERT
-	WITH CHECK (merchant_id OPERATOR(pg_catalog.=) ANY ((SELECT @extschema@.billium_merchants_with('merchant:billing'))::uuid[]));
-CREATE POLICY merchant_billing_edit ON @extschema@.merchant_billing FOR UPDATE
-	USING (merchant_id OPERATOR(pg_catalog.=) ANY ((SELECT @extschema@.billium_merchants_with('merchant:billing'))::uuid[]))
-	WITH CHECK (merchant_id OPERATOR(pg_catalog.=) ANY ((SELECT @extschema@.billium_merchants_with('merchant:billing'))::uuid[]));
-CREATE POLICY merchant_billing_delete ON @extschema@.merchant_billing FOR DELETE
-	USING (merchant_id OPERATOR(pg_catalog.=) ANY ((SELECT @extschema@.billium_merchants_with('merchant:billing'))::uuid[]));
-
--- Reports: invoice totals per merchant, currency and status.  The view reads invoices as its
--- owner (the extension's), so report:view alone suffices; the security barrier keeps a
--- caller's own conditions from running before the filter.
-CREATE VIEW @extschema@.reports WITH (security_barrier) AS
-	SELECT i.merchant_id, i.currency, i.status, pg_catalog.count(*) AS count, pg_catalog.sum(i.amount) AS sum
-	FROM @extschema@.invoices i
-	WHERE i.merchant_id OPERATOR(pg_catalog.=) ANY ((SELECT @extschema@.billium_merchants_with('report:view'))::uuid[])
-	GROUP BY i.merchant_id, i.currency, i.status;
-COMMENT ON VIEW @extschema@.reports IS
-	'per merchant, currency and status: the count and sum(amount) of invoices, where the caller holds report:view';
-
-GRANT SELECT ON @extschema@.reports TO billium_api;
+SELECT @extschema@.billium_apply_policy_rules();
 
 -- Reports: the ids a caller may retrieve; each is a view of the schema (report:view).
 CREATE FUNCTION @extschema@.billium_report_catalog(OUT id text, OUT title text)
@@ -106,17 +157,8 @@ REVOKE ALL ON FUNCTION @extschema@.billium_report_catalog() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.billium_report_catalog() TO billium_api;
 
 ------------------------------------------------------------------------------------------------
--- The merchant model: merchants, users, the team, keys.
+-- The dashboard users, and the reports view.
 ------------------------------------------------------------------------------------------------
-
--- merchants: no INSERT policy; billium_create_merchant opens them.
-CREATE POLICY merchants_view ON @extschema@.merchants FOR SELECT
-	USING (id OPERATOR(pg_catalog.=) ANY ((SELECT @extschema@.billium_merchants_with('merchant:view'))::uuid[]));
-CREATE POLICY merchants_edit ON @extschema@.merchants FOR UPDATE
-	USING (id OPERATOR(pg_catalog.=) ANY ((SELECT @extschema@.billium_merchants_with('merchant:edit'))::uuid[]))
-	WITH CHECK (id OPERATOR(pg_catalog.=) ANY ((SELECT @extschema@.billium_merchants_with('merchant:edit'))::uuid[]));
-CREATE POLICY merchants_delete ON @extschema@.merchants FOR DELETE
-	USING (id OPERATOR(pg_catalog.=) ANY ((SELECT @extschema@.billium_merchants_with('merchant:delete'))::uuid[]));
 
 -- The users the caller may see: itself (a dashboard session) and the teams where it holds
 -- team:view.  For the users policy, as one array per statement.
@@ -137,21 +179,25 @@ COMMENT ON FUNCTION @extschema@.billium_visible_users() IS
 CREATE POLICY users_view ON @extschema@.users FOR SELECT
 	USING (id OPERATOR(pg_catalog.=) ANY ((SELECT @extschema@.billium_visible_users())::uuid[]));
 
--- team_members: view, invite, manage roles, remove.
-CREATE POLICY team_members_view ON @extschema@.team_members FOR SELECT
-	USING (merchant_id OPERATOR(pg_catalog.=) ANY ((SELECT @extschema@.billium_merchants_with('team:view'))::uuid[]));
-CREATE POLICY team_members_invite ON @extschema@.team_members FOR INSERT
-	WITH CHECK (merchant_id OPERATOR(pg_catalog.=) ANY ((SELECT @extschema@.billium_merchants_with('team:invite'))::uuid[]));
-CREATE POLICY team_members_manage_roles ON @extschema@.team_members FOR UPDATE
-	USING (merchant_id OPERATOR(pg_catalog.=) ANY ((SELECT @extschema@.billium_merchants_with('team:manage_roles'))::uuid[]))
-	WITH CHECK (merchant_id OPERATOR(pg_catalog.=) ANY ((SELECT @extschema@.billium_merchants_with('team:manage_roles'))::uuid[]));
-CREATE POLICY team_members_remove ON @extschema@.team_members FOR DELETE
-	USING (merchant_id OPERATOR(pg_catalog.=) ANY ((SELECT @extschema@.billium_merchants_with('team:remove'))::uuid[]));
+-- Reports: invoice totals per merchant, currency and status.  The view reads invoices as its
+-- owner (the extension's), so report:view alone suffices; the security barrier keeps a
+-- caller's own conditions from running before the filter.
+CREATE VIEW @extschema@.reports WITH (security_barrier) AS
+	SELECT i.merchant_id, i.currency, i.status, pg_catalog.count(*) AS count, pg_catalog.sum(i.amount) AS sum
+	FROM @extschema@.invoices i
+	WHERE i.merchant_id OPERATOR(pg_catalog.=) ANY ((SELECT @extschema@.billium_merchants_with('report:view'))::uuid[])
+	GROUP BY i.merchant_id, i.currency, i.status;
+COMMENT ON VIEW @extschema@.reports IS
+	'per merchant, currency and status: the count and sum(amount) of invoices, where the caller holds report:view';
 
--- api_keys: readable with api_key:view, every column but key_hash (see its column grants in tables.sql);
--- written only by the key functions.
-CREATE POLICY api_keys_view ON @extschema@.api_keys FOR SELECT
-	USING (merchant_id OPERATOR(pg_catalog.=) ANY ((SELECT @extschema@.billium_merchants_with('api_key:view'))::uuid[]));
+GRANT SELECT ON @extschema@.reports TO billium_api;
 
-REVOKE ALL ON FUNCTION @extschema@.billium_visible_users() FROM PUBLIC;
+REVOKE ALL ON FUNCTION
+	@extschema@.billium_visible_users(),
+	@extschema@.billium_policy_clause(text, text, name, name, text, text),
+	@extschema@.billium_apply_policy_rules()
+FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.billium_visible_users() TO billium_api;
+-- billium_protect_table (protect.sql) runs as its caller and writes its policies with it.
+GRANT EXECUTE ON FUNCTION @extschema@.billium_policy_clause(text, text, name, name, text, text)
+	TO billium_api, billium_admin;

@@ -71,6 +71,13 @@ CREATE FUNCTION @extschema@.billium_public_key_with(permission text) RETURNS uui
 COMMENT ON FUNCTION @extschema@.billium_public_key_with(text) IS
 	'the caller''s key id when it is a pk key holding the permission, else null (pk keys see only what they created)';
 
+-- For view policies (billium_policy_clause, in policies.sql): a create-only caller sees the row
+-- its own INSERT ... RETURNING checks.
+CREATE FUNCTION @extschema@.billium_merchants_returning(view_permission text, create_permission text,
+		listing boolean) RETURNS uuid[] AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
+COMMENT ON FUNCTION @extschema@.billium_merchants_returning(text, text, boolean) IS
+	'the merchants where this transaction''s caller holds the view permission (none for a pk key when listing) and those where it holds the create permission but not the view permission (for view policies: a create-only caller sees the row its INSERT ... RETURNING checks)';
+
 REVOKE ALL ON FUNCTION
 	@extschema@.billium_authenticate(text),
 	@extschema@.billium_current_principal(),
@@ -79,7 +86,8 @@ REVOKE ALL ON FUNCTION
 	@extschema@.billium_act_as(uuid),
 	@extschema@.billium_merchants_with(text),
 	@extschema@.billium_merchants_listing(text),
-	@extschema@.billium_public_key_with(text)
+	@extschema@.billium_public_key_with(text),
+	@extschema@.billium_merchants_returning(text, text, boolean)
 FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
 	@extschema@.billium_authenticate(text),
@@ -88,6 +96,8 @@ GRANT EXECUTE ON FUNCTION
 	@extschema@.billium_authorize(text, uuid),
 	@extschema@.billium_merchants_with(text),
 	@extschema@.billium_merchants_listing(text),
-	@extschema@.billium_public_key_with(text)
+	@extschema@.billium_public_key_with(text),
+	@extschema@.billium_merchants_returning(text, text, boolean)
 TO billium_api;
+GRANT EXECUTE ON FUNCTION @extschema@.billium_merchants_returning(text, text, boolean) TO billium_admin;
 GRANT EXECUTE ON FUNCTION @extschema@.billium_act_as(uuid) TO billium_admin;

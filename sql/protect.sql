@@ -8,6 +8,18 @@
 -- must own the table.
 ------------------------------------------------------------------------------------------------
 
+-- The permission a command of a domain needs: the domain's own (view, create, edit, delete), or
+-- its edit for a domain without create or delete (customer, checkout); null when it has neither.
+CREATE FUNCTION @extschema@.billium_domain_permission(domain text, verb text) RETURNS text
+	LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+	SELECT p.name FROM @extschema@.permissions p
+	WHERE p.name OPERATOR(pg_catalog.=) ANY (ARRAY[billium_domain_permission.domain || ':' || billium_domain_permission.verb,
+												   billium_domain_permission.domain || ':edit'])
+	ORDER BY p.name OPERATOR(pg_catalog.<>) (billium_domain_permission.domain || ':' || billium_domain_permission.verb) LIMIT 1
+$$;
+COMMENT ON FUNCTION @extschema@.billium_domain_permission(text, text) IS
+	'internal: the permission a command (view, create, edit, delete) of a domain needs, for billium_protect_table';
+
 CREATE FUNCTION @extschema@.billium_protect_table(tbl regclass, domain text,
 		merchant_column name DEFAULT 'merchant_id') RETURNS void
 	LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
@@ -16,8 +28,7 @@ DECLARE
 	coltype oid;
 	verb text;
 	perm text;
-	cmd text;
-	qual text;
+	create_perm text;
 	note text;
 	was_enabled boolean;
 	was_forced boolean;
@@ -67,25 +78,18 @@ BEGIN
 
 	EXECUTE format('ALTER TABLE %I.%I ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY',
 				   rel.nspname, rel.relname);
+	-- Each command's permission: the domain's own, or for a domain without create or delete
+	-- (customer, checkout) its edit; with neither (report) the command is refused.  The policies
+	-- are written by billium_policy_clause, as the extension's own (billium.policy_rules).
+	create_perm := @extschema@.billium_domain_permission(domain, 'create');
 	FOREACH verb IN ARRAY ARRAY['view', 'create', 'edit', 'delete'] LOOP
-		-- The domain's own permission; a domain without create or delete (customer, checkout)
-		-- uses edit; with neither (report) the command is refused.
-		SELECT p.name INTO perm FROM @extschema@.permissions p
-		WHERE p.name OPERATOR(pg_catalog.=) ANY (ARRAY[billium_protect_table.domain || ':' || verb,
-														billium_protect_table.domain || ':edit'])
-		ORDER BY p.name OPERATOR(pg_catalog.<>) (billium_protect_table.domain || ':' || verb) LIMIT 1;
-		IF NOT FOUND THEN
-			perm := NULL;
-		END IF;
-		qual := CASE WHEN perm IS NULL THEN 'false'
-					 ELSE format('%I OPERATOR(pg_catalog.=) ANY ((SELECT @extschema@.billium_merchants_with(%L))::pg_catalog.uuid[])',
-								 merchant_column, perm) END;
-		cmd := CASE verb WHEN 'view' THEN format('FOR SELECT USING (%s)', qual)
-						 WHEN 'create' THEN format('FOR INSERT WITH CHECK (%s)', qual)
-						 WHEN 'edit' THEN format('FOR UPDATE USING (%s) WITH CHECK (%s)', qual, qual)
-						 ELSE format('FOR DELETE USING (%s)', qual) END;
+		perm := @extschema@.billium_domain_permission(domain, verb);
 		EXECUTE format('CREATE POLICY %I ON %I.%I %s', 'billium_' || domain || '_' || verb,
-					   rel.nspname, rel.relname, cmd);
+					   rel.nspname, rel.relname,
+					   @extschema@.billium_policy_clause(
+						   CASE verb WHEN 'view' THEN 'SELECT' WHEN 'create' THEN 'INSERT'
+									 WHEN 'edit' THEN 'UPDATE' ELSE 'DELETE' END,
+						   perm, merchant_column, NULL, NULL, create_perm));
 		note := format('added by billium_protect_table: %s needs %s', verb, coalesce(perm, 'a permission the domain lacks'));
 		IF verb = 'view' THEN
 			note := note || format('; before it, row level security was %s',
@@ -159,7 +163,8 @@ COMMENT ON FUNCTION @extschema@.billium_unprotect_table(regclass) IS
 REVOKE ALL ON FUNCTION
 	@extschema@.billium_protect_table(regclass, text, name),
 	@extschema@.billium_protect_policies(regclass),
-	@extschema@.billium_unprotect_table(regclass)
+	@extschema@.billium_unprotect_table(regclass),
+	@extschema@.billium_domain_permission(text, text)
 FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
 	@extschema@.billium_protect_table(regclass, text, name),
@@ -171,3 +176,5 @@ GRANT EXECUTE ON FUNCTION
 	@extschema@.billium_protect_policies(regclass),
 	@extschema@.billium_unprotect_table(regclass)
 TO billium_admin;
+-- billium_protect_table runs as its caller and asks it.
+GRANT EXECUTE ON FUNCTION @extschema@.billium_domain_permission(text, text) TO billium_api, billium_admin;

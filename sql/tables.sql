@@ -145,29 +145,9 @@ CREATE TRIGGER users_invalidate_cache
 -- Domain tables.
 ------------------------------------------------------------------------------------------------
 
--- The columns the policies read come first: a scan deforms each row up to the last column any
--- qual needs, and behind variable-width text that costs every row of a sequential scan.
-CREATE TABLE @extschema@.invoices (
-	merchant_id uuid NOT NULL REFERENCES @extschema@.merchants (id) ON DELETE CASCADE,
-	created_by_key uuid,
-	id uuid NOT NULL DEFAULT pg_catalog.gen_random_uuid(),
-	amount bigint NOT NULL CHECK (amount >= 0),
-	currency text NOT NULL DEFAULT 'usd' CHECK (currency ~ '^[a-z]{3}$'),
-	status text NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'paid', 'cancelled')),
-	description text NOT NULL DEFAULT '',
-	created_by_user uuid,
-	created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
-	PRIMARY KEY (merchant_id, id),
-	UNIQUE (id)
-);
-
--- For the pk policy's half of the OR, so a listing can still be a bitmap index scan.
-CREATE INDEX invoices_created_by_key ON @extschema@.invoices (created_by_key)
-	WHERE created_by_key IS NOT NULL;
-
 CREATE TABLE @extschema@.products (
 	merchant_id uuid NOT NULL REFERENCES @extschema@.merchants (id) ON DELETE CASCADE,
-	id uuid NOT NULL DEFAULT pg_catalog.gen_random_uuid(),
+	id uuid NOT NULL,
 	name text NOT NULL,
 	price bigint NOT NULL DEFAULT 0 CHECK (price >= 0),
 	currency text NOT NULL DEFAULT 'usd' CHECK (currency ~ '^[a-z]{3}$'),
@@ -176,25 +156,36 @@ CREATE TABLE @extschema@.products (
 	UNIQUE (id)
 );
 
--- The creator of an invoice comes from the principal, never from the client.
-CREATE FUNCTION @extschema@.billium_invoices_fill_creator() RETURNS trigger
-	LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-	caller @extschema@.billium_principal := @extschema@.billium_current_principal();
-BEGIN
-	-- A principal can never claim another creator.  Without one (a superuser loading data, a
-	-- restore from pg_dump), the row keeps the creator it was given.
-	IF caller.kind IS NOT NULL THEN	-- not "caller IS NOT NULL": that needs every field non-null
-		NEW.created_by_key := caller.key_id;
-		NEW.created_by_user := CASE WHEN caller.kind = 'user' THEN caller.user_id END;
-	END IF;
-	RETURN NEW;
-END
-$$;
-COMMENT ON FUNCTION @extschema@.billium_invoices_fill_creator() IS
-	'trigger: an invoice''s creator (key and dashboard user) comes from the principal, never from the client';
-CREATE TRIGGER invoices_fill_creator BEFORE INSERT ON @extschema@.invoices
-	FOR EACH ROW EXECUTE FUNCTION @extschema@.billium_invoices_fill_creator();
+-- The columns the policies read come first: a scan deforms each row up to the last column any
+-- qual needs, and behind variable-width text that costs every row of a sequential scan.  Ids
+-- are the server's: no default a caller could stand in for, billium_server_columns draws them.
+-- The currency likewise: billium_invoices_guard fills in the product's, or usd.
+CREATE TABLE @extschema@.invoices (
+	merchant_id uuid NOT NULL REFERENCES @extschema@.merchants (id) ON DELETE CASCADE,
+	created_by_key uuid,
+	id uuid NOT NULL,
+	amount bigint NOT NULL CHECK (amount >= 0),
+	currency text NOT NULL CHECK (currency ~ '^[a-z]{3}$'),
+	status text NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'paid', 'cancelled')),
+	description text NOT NULL DEFAULT '',
+	created_by_user uuid,
+	created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	-- An invoice may name the product it sells (the same merchant's: the key includes
+	-- merchant_id).  A pk key must, and then pays the product's price.
+	product_id uuid,
+	PRIMARY KEY (merchant_id, id),
+	UNIQUE (id),
+	CONSTRAINT invoices_product_fkey FOREIGN KEY (merchant_id, product_id)
+		REFERENCES @extschema@.products (merchant_id, id) ON DELETE SET NULL (product_id)
+);
+COMMENT ON COLUMN @extschema@.invoices.product_id IS
+	'the product sold, of the same merchant; a pk key''s invoice must name one and takes its price and currency';
+
+-- For the pk policy's half of the OR, so a listing can still be a bitmap index scan.
+CREATE INDEX invoices_created_by_key ON @extschema@.invoices (created_by_key)
+	WHERE created_by_key IS NOT NULL;
+CREATE INDEX invoices_product_id ON @extschema@.invoices (merchant_id, product_id)
+	WHERE product_id IS NOT NULL;
 
 ALTER TABLE @extschema@.invoices ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
 ALTER TABLE @extschema@.products ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
@@ -206,7 +197,7 @@ ALTER TABLE @extschema@.products ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECU
 
 CREATE TABLE @extschema@.customers (
 	merchant_id uuid NOT NULL REFERENCES @extschema@.merchants (id) ON DELETE CASCADE,
-	id uuid NOT NULL DEFAULT pg_catalog.gen_random_uuid(),
+	id uuid NOT NULL,
 	name text NOT NULL,
 	email text NOT NULL DEFAULT '',
 	created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
@@ -216,7 +207,7 @@ CREATE TABLE @extschema@.customers (
 
 CREATE TABLE @extschema@.webhooks (
 	merchant_id uuid NOT NULL REFERENCES @extschema@.merchants (id) ON DELETE CASCADE,
-	id uuid NOT NULL DEFAULT pg_catalog.gen_random_uuid(),
+	id uuid NOT NULL,
 	url text NOT NULL,
 	events text[] NOT NULL DEFAULT '{}',
 	created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
@@ -232,7 +223,7 @@ CREATE TABLE @extschema@.checkout_settings (
 
 CREATE TABLE @extschema@.wallets (
 	merchant_id uuid NOT NULL REFERENCES @extschema@.merchants (id) ON DELETE CASCADE,
-	id uuid NOT NULL DEFAULT pg_catalog.gen_random_uuid(),
+	id uuid NOT NULL,
 	currency text NOT NULL DEFAULT 'usd' CHECK (currency ~ '^[a-z]{3}$'),
 	address text NOT NULL,
 	created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
@@ -266,6 +257,176 @@ CREATE TRIGGER checkout_settings_touch BEFORE UPDATE ON @extschema@.checkout_set
 	FOR EACH ROW EXECUTE FUNCTION @extschema@.billium_checkout_settings_touch();
 
 ------------------------------------------------------------------------------------------------
+-- Server-owned columns, invoice status, a pk key's price (issue 12, item 6).
+------------------------------------------------------------------------------------------------
+
+-- Server-owned columns, named as the trigger's arguments: id (drawn), created_at and updated_at
+-- (now), created_by_key and created_by_user (the principal), merchant_id (never changes).  A
+-- caller's insert that gives another value, or an update that changes one, is refused.
+CREATE FUNCTION @extschema@.billium_server_columns() RETURNS trigger
+	LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	caller @extschema@.billium_principal := @extschema@.billium_current_principal();
+	checked boolean := @extschema@.billium_caller_write(caller);
+	given jsonb := pg_catalog.to_jsonb(NEW);
+	before jsonb;
+	server jsonb := '{}';
+	col text;
+	value jsonb;
+BEGIN
+	IF TG_OP = 'UPDATE' THEN
+		IF checked THEN
+			before := pg_catalog.to_jsonb(OLD);
+			FOREACH col IN ARRAY TG_ARGV LOOP
+				IF given -> col IS DISTINCT FROM before -> col THEN
+					RAISE EXCEPTION 'cannot change column "%" of relation "%"', col, TG_TABLE_NAME
+						USING ERRCODE = 'insufficient_privilege',
+							  DETAIL = 'The server sets it when the row is created; it never changes.';
+				END IF;
+			END LOOP;
+		END IF;
+		RETURN NEW;
+	END IF;
+	FOREACH col IN ARRAY TG_ARGV LOOP
+		CONTINUE WHEN col = 'merchant_id';	-- the insert policy holds it to the caller's merchants
+		value := CASE col
+			WHEN 'id' THEN pg_catalog.to_jsonb(pg_catalog.gen_random_uuid())
+			WHEN 'created_by_key' THEN pg_catalog.to_jsonb(caller.key_id)
+			WHEN 'created_by_user' THEN pg_catalog.to_jsonb(CASE WHEN caller.kind = 'user' THEN caller.user_id END)
+			ELSE pg_catalog.to_jsonb(pg_catalog.now()) END;
+		IF checked THEN
+			IF pg_catalog.jsonb_typeof(given -> col) <> 'null' AND given -> col IS DISTINCT FROM value THEN
+				RAISE EXCEPTION 'cannot set column "%" of relation "%"', col, TG_TABLE_NAME
+					USING ERRCODE = 'insufficient_privilege',
+						  DETAIL = 'The server sets it when the row is created.';
+			END IF;
+			server := server || pg_catalog.jsonb_build_object(col, value);
+		ELSIF col LIKE 'created\_by\_%' THEN
+			-- Without a principal (a restore, a superuser's load) the row keeps what it was given.
+			IF caller.kind IS NOT NULL THEN
+				server := server || pg_catalog.jsonb_build_object(col, value);
+			END IF;
+		ELSIF pg_catalog.jsonb_typeof(given -> col) = 'null' THEN
+			server := server || pg_catalog.jsonb_build_object(col, value);
+		END IF;
+	END LOOP;
+	RETURN pg_catalog.jsonb_populate_record(NEW, server);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.billium_server_columns() IS
+	'trigger: the server-owned columns named as arguments are set by the server on insert and never change; a caller''s other value is refused (42501)';
+
+-- The price of a product a caller may sell: only where it holds invoice:create, so another
+-- merchant's product looks like none.
+CREATE FUNCTION @extschema@.billium_invoice_product(merchant_id uuid, product_id uuid,
+		OUT price bigint, OUT currency text)
+	LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+	SELECT p.price, p.currency FROM @extschema@.products p
+	WHERE p.merchant_id OPERATOR(pg_catalog.=) billium_invoice_product.merchant_id
+	  AND p.id OPERATOR(pg_catalog.=) billium_invoice_product.product_id
+	  AND '{invoice:create}'::@extschema@.billium_permset
+		  OPERATOR(@extschema@.<@) @extschema@.billium_principal_permissions(billium_invoice_product.merchant_id)
+$$;
+COMMENT ON FUNCTION @extschema@.billium_invoice_product(uuid, uuid) IS
+	'internal: the price and currency of a product of a merchant where the caller holds invoice:create';
+
+-- Invoices: inserted open; a caller only cancels an open invoice; a pk key sells a product at
+-- its price.  'paid' comes from the payment side (billium_mark_invoice_paid).
+CREATE FUNCTION @extschema@.billium_invoices_guard() RETURNS trigger
+	LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	caller @extschema@.billium_principal := @extschema@.billium_current_principal();
+	checked boolean := @extschema@.billium_caller_write(caller);
+	product record;
+BEGIN
+	IF TG_OP = 'UPDATE' THEN
+		IF checked AND NEW.status IS DISTINCT FROM OLD.status
+		   AND NOT (OLD.status = 'open' AND NEW.status = 'cancelled') THEN
+			RAISE EXCEPTION 'cannot change column "status" of relation "invoices" from "%" to "%"', OLD.status, NEW.status
+				USING ERRCODE = 'insufficient_privilege',
+					  HINT = 'An API caller may only cancel an open invoice; the payment side marks it paid.';
+		END IF;
+		RETURN NEW;
+	END IF;
+	IF checked AND NEW.status IS DISTINCT FROM 'open' THEN
+		RAISE EXCEPTION 'cannot set column "status" of relation "invoices" to "%"', NEW.status
+			USING ERRCODE = 'insufficient_privilege', DETAIL = 'An invoice is created open.';
+	END IF;
+	IF NEW.product_id IS NOT NULL THEN
+		SELECT * INTO product FROM @extschema@.billium_invoice_product(NEW.merchant_id, NEW.product_id) p
+		WHERE p.price IS NOT NULL;
+		-- Where the caller may not create invoices, the insert policy answers, as without a product.
+		IF NOT FOUND AND checked
+		   AND '{invoice:create}'::@extschema@.billium_permset
+			   OPERATOR(@extschema@.<@) @extschema@.billium_principal_permissions(NEW.merchant_id) THEN
+			RAISE EXCEPTION 'product % does not exist', NEW.product_id USING ERRCODE = 'foreign_key_violation';
+		END IF;
+		IF FOUND THEN
+			IF checked AND caller.key_type = 'pk' THEN
+				IF NEW.amount IS DISTINCT FROM product.price AND NEW.amount IS NOT NULL THEN
+					RAISE EXCEPTION 'cannot set column "amount" of relation "invoices" with a public key'
+						USING ERRCODE = 'insufficient_privilege',
+							  DETAIL = 'An invoice made with a public key costs its product''s price.';
+				END IF;
+				IF NEW.currency IS DISTINCT FROM product.currency AND NEW.currency IS NOT NULL THEN
+					RAISE EXCEPTION 'cannot set column "currency" of relation "invoices" with a public key'
+						USING ERRCODE = 'insufficient_privilege',
+							  DETAIL = 'An invoice made with a public key is in its product''s currency.';
+				END IF;
+			END IF;
+			NEW.amount := coalesce(NEW.amount, product.price);
+			NEW.currency := coalesce(NEW.currency, product.currency);
+		END IF;
+	ELSIF checked AND caller.key_type = 'pk' THEN
+		RAISE EXCEPTION 'column "product_id" of relation "invoices" is required with a public key'
+			USING ERRCODE = 'insufficient_privilege',
+				  DETAIL = 'A public key runs in a browser: the buyer must not choose the price.';
+	END IF;
+	NEW.currency := coalesce(NEW.currency, 'usd');
+	RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.billium_invoices_guard() IS
+	'trigger: invoices are created open, a caller may only cancel an open one, and a pk key''s invoice costs its product''s price';
+
+CREATE TRIGGER invoices_guard BEFORE INSERT OR UPDATE ON @extschema@.invoices
+	FOR EACH ROW EXECUTE FUNCTION @extschema@.billium_invoices_guard();
+CREATE TRIGGER invoices_server_columns BEFORE INSERT OR UPDATE ON @extschema@.invoices
+	FOR EACH ROW EXECUTE FUNCTION @extschema@.billium_server_columns(
+		'merchant_id', 'id', 'created_at', 'created_by_key', 'created_by_user');
+CREATE TRIGGER products_server_columns BEFORE INSERT OR UPDATE ON @extschema@.products
+	FOR EACH ROW EXECUTE FUNCTION @extschema@.billium_server_columns('merchant_id', 'id', 'created_at');
+CREATE TRIGGER customers_server_columns BEFORE INSERT OR UPDATE ON @extschema@.customers
+	FOR EACH ROW EXECUTE FUNCTION @extschema@.billium_server_columns('merchant_id', 'id', 'created_at');
+CREATE TRIGGER webhooks_server_columns BEFORE INSERT OR UPDATE ON @extschema@.webhooks
+	FOR EACH ROW EXECUTE FUNCTION @extschema@.billium_server_columns('merchant_id', 'id', 'created_at');
+CREATE TRIGGER wallets_server_columns BEFORE INSERT OR UPDATE ON @extschema@.wallets
+	FOR EACH ROW EXECUTE FUNCTION @extschema@.billium_server_columns('merchant_id', 'id', 'created_at');
+CREATE TRIGGER checkout_settings_server_columns BEFORE INSERT OR UPDATE ON @extschema@.checkout_settings
+	FOR EACH ROW EXECUTE FUNCTION @extschema@.billium_server_columns('merchant_id', 'updated_at');
+CREATE TRIGGER merchant_billing_server_columns BEFORE INSERT OR UPDATE ON @extschema@.merchant_billing
+	FOR EACH ROW EXECUTE FUNCTION @extschema@.billium_server_columns('merchant_id');
+CREATE TRIGGER team_members_server_columns BEFORE INSERT OR UPDATE ON @extschema@.team_members
+	FOR EACH ROW EXECUTE FUNCTION @extschema@.billium_server_columns('created_at');
+
+-- The payment side marks an open invoice paid.
+CREATE FUNCTION @extschema@.billium_mark_invoice_paid(invoice_id uuid) RETURNS void
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	UPDATE @extschema@.invoices i SET status = 'paid'
+	WHERE i.id OPERATOR(pg_catalog.=) invoice_id AND i.status OPERATOR(pg_catalog.=) 'open';
+	IF NOT FOUND THEN
+		IF EXISTS (SELECT FROM @extschema@.invoices i WHERE i.id OPERATOR(pg_catalog.=) invoice_id) THEN
+			RAISE EXCEPTION 'invoice % is not open', invoice_id USING ERRCODE = 'object_not_in_prerequisite_state';
+		END IF;
+		RAISE EXCEPTION 'invoice % does not exist', invoice_id USING ERRCODE = 'no_data_found';
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.billium_mark_invoice_paid(uuid) IS
+	'the payment side: mark an open invoice paid (billium_payments only; API keys and sessions never can)';
+
+------------------------------------------------------------------------------------------------
 -- pg_dump keeps the rows.
 ------------------------------------------------------------------------------------------------
 
@@ -287,9 +448,15 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.merchant_billing', '');
 
 REVOKE ALL ON FUNCTION
 	@extschema@.billium_team_members_fill(),
-	@extschema@.billium_invoices_fill_creator(),
-	@extschema@.billium_checkout_settings_touch()
+	@extschema@.billium_checkout_settings_touch(),
+	@extschema@.billium_server_columns(),
+	@extschema@.billium_invoice_product(uuid, uuid),
+	@extschema@.billium_invoices_guard(),
+	@extschema@.billium_mark_invoice_paid(uuid)
 FROM PUBLIC;
+-- The triggers run as the writer, so the writer needs what they call.
+GRANT EXECUTE ON FUNCTION @extschema@.billium_invoice_product(uuid, uuid) TO billium_api, billium_admin;
+GRANT EXECUTE ON FUNCTION @extschema@.billium_mark_invoice_paid(uuid) TO billium_payments;
 
 GRANT USAGE ON SCHEMA @extschema@ TO billium_api;
 GRANT SELECT, INSERT, UPDATE, DELETE ON @extschema@.invoices, @extschema@.products TO billium_api;

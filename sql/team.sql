@@ -18,6 +18,15 @@ $$;
 COMMENT ON FUNCTION @extschema@.billium_internal_write() IS
 	'internal: is the current user a superuser or the extension''s owner (its own SECURITY DEFINER functions, foreign-key cascades)?';
 
+-- Is this write checked against the caller?  Not without a principal (a superuser loading data,
+-- a restore) nor for the extension's own SECURITY DEFINER functions and superusers.
+CREATE FUNCTION @extschema@.billium_caller_write(caller @extschema@.billium_principal) RETURNS boolean
+	LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+	SELECT caller.kind IS NOT NULL AND NOT @extschema@.billium_internal_write()
+$$;
+COMMENT ON FUNCTION @extschema@.billium_caller_write(@extschema@.billium_principal) IS
+	'internal: is this write made by an API caller (a principal, not the extension itself or a superuser)?';
+
 -- Is the caller a dashboard user who is the merchant's OWNER?  (Reads the team as the owner, so
 -- it answers the same whatever the caller may see.)
 CREATE FUNCTION @extschema@.billium_is_owner(merchant_id uuid) RETURNS boolean
@@ -192,7 +201,8 @@ REVOKE ALL ON FUNCTION
 	@extschema@.billium_merchants_guard(),
 	@extschema@.billium_team_members_guard(),
 	@extschema@.billium_create_merchant(text),
-	@extschema@.billium_transfer_ownership(uuid, uuid)
+	@extschema@.billium_transfer_ownership(uuid, uuid),
+	@extschema@.billium_caller_write(@extschema@.billium_principal)
 FROM PUBLIC;
 -- The guard triggers run as the writer, so the writer needs what they call.
 GRANT EXECUTE ON FUNCTION
@@ -201,6 +211,8 @@ GRANT EXECUTE ON FUNCTION
 	@extschema@.billium_create_merchant(text),
 	@extschema@.billium_transfer_ownership(uuid, uuid)
 TO billium_api;
+-- billium_server_columns and billium_invoices_guard (tables.sql) run as the writer too.
+GRANT EXECUTE ON FUNCTION @extschema@.billium_caller_write(@extschema@.billium_principal) TO billium_api, billium_admin;
 
 -- Provisioning: the application's sign-up and account settings create users and record the
 -- factors they have enabled.  Not the API's (billium_api may not), not test fixtures: the role

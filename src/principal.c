@@ -514,3 +514,53 @@ billium_public_key_with(PG_FUNCTION_ARGS)
 	*key_id = principal->key_id;
 	PG_RETURN_UUID_P(key_id);
 }
+
+/*
+ * billium_merchants_returning(view, create, listing): the merchants where this transaction's
+ * caller holds view (none for a pk key when listing), and those where it holds create but not
+ * view.  The view policies index on it, and then let a row of the second kind through only while
+ * its own INSERT ... RETURNING checks it (a row not yet stored: no ctid).  For a caller holding
+ * view wherever it holds create it is exactly billium_merchants_with (or _listing).
+ */
+PG_FUNCTION_INFO_V1(billium_merchants_returning);
+Datum
+billium_merchants_returning(PG_FUNCTION_ARGS)
+{
+	text *view_name = PG_GETARG_TEXT_PP(0);
+	text *create_name = PG_GETARG_TEXT_PP(1);
+	bool listing = PG_GETARG_BOOL(2);
+	const Principal *principal = principal_current(NULL);
+	BilliumPermset view = permset_from_token(VARDATA_ANY(view_name), VARSIZE_ANY_EXHDR(view_name));
+	BilliumPermset create =
+		permset_from_token(VARDATA_ANY(create_name), VARSIZE_ANY_EXHDR(create_name));
+	Datum *seeing;
+	Datum *viewing;
+	Datum *creating;
+	int n_seeing;
+	int n_viewing;
+	int n_creating;
+	Datum *merchants;
+	int kept;
+
+	deconstruct_array(DatumGetArrayTypeP(merchants_holding(principal, view, listing)), UUIDOID,
+					  UUID_LEN, false, TYPALIGN_CHAR, &seeing, NULL, &n_seeing);
+	deconstruct_array(DatumGetArrayTypeP(merchants_holding(principal, view, false)), UUIDOID,
+					  UUID_LEN, false, TYPALIGN_CHAR, &viewing, NULL, &n_viewing);
+	deconstruct_array(DatumGetArrayTypeP(merchants_holding(principal, create, false)), UUIDOID,
+					  UUID_LEN, false, TYPALIGN_CHAR, &creating, NULL, &n_creating);
+	merchants = palloc(sizeof(Datum) * (n_seeing + n_creating + 1));
+	memcpy(merchants, seeing, sizeof(Datum) * n_seeing);
+	kept = n_seeing;
+	for (int i = 0; i < n_creating; i++)
+	{
+		bool views = false;
+
+		for (int j = 0; j < n_viewing && !views; j++)
+			views = memcmp(DatumGetUUIDP(creating[i]), DatumGetUUIDP(viewing[j]),
+						   sizeof(pg_uuid_t)) == 0;
+		if (!views)
+			merchants[kept++] = creating[i];
+	}
+	PG_RETURN_ARRAYTYPE_P(
+		construct_array(merchants, kept, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
+}

@@ -18,7 +18,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const CURRENCY = /^[a-z]{3}$/;
 const PERMISSION = /^[a-z_]+:[a-z_]+$/;
 
-const INVOICE = 'id, merchant_id, amount, currency, status, description, created_at';
+const INVOICE = 'id, merchant_id, product_id, amount, currency, status, description, created_at';
 const PRODUCT = 'id, merchant_id, name, price, currency, created_at';
 const CUSTOMER = 'id, merchant_id, name, email, created_at';
 const WALLET = 'id, merchant_id, currency, address, created_at';
@@ -87,13 +87,15 @@ function assignments(b, columns, first) {
 const deleted = (row) => ({ id: row.id, deleted: true });
 
 // The five resources with list, create, retrieve, update and delete over one table each.
-function crud(resource, table, columns, what, { create, update, required }) {
+function crud(resource, table, columns, what, { create, update, required = [] }) {
   const idName = `${what}Id`;
   return {
     [`${resource}.list`]: (db, { m }) =>
       list(db, `SELECT ${columns} FROM billium.${table} WHERE merchant_id = $1 ORDER BY created_at, id LIMIT 100`, [m]),
     [`${resource}.create`]: (db, { m, body }) => {
       const b = fields(body(), create, required);
+      if (resource === 'invoices' && b.amount === undefined && b.product_id === undefined)
+        throw invalid('give a product_id or an amount');
       const names = Object.keys(create).filter((c) => b[c] !== undefined);
       return one(db, `INSERT INTO billium.${table} (merchant_id${names.map((c) => `, ${c}`).join('')})
         VALUES ($1${names.map((_, i) => `, $${i + 2}`).join('')}) RETURNING ${columns}`,
@@ -161,7 +163,11 @@ const handlers = {
   },
 
   ...crud('invoices', 'invoices', INVOICE, 'invoice', {
-    create: { amount: money, currency, description: str(0, 5000) }, required: ['amount'],
+    // With a product the database fills in its price and currency (and a pk key must name one:
+    // a browser never chooses the price). id, status, created_at and the creator are the
+    // server's: never sent.
+    create: { product_id: (v) => (typeof v === 'string' && UUID.test(v) ? null : 'must be a uuid'), amount: money,
+      currency, description: str(0, 5000) },
     update: { amount: money, currency, description: str(0, 5000) },
   }),
   'invoices.cancel': async (db, { m, params }) => {

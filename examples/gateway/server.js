@@ -87,7 +87,8 @@ function mapError(err) {
     return [409, JSON.stringify({ status: 409, code: 'CONFLICT', message: 'it exists already' }), {}];
   if (err.code === '23503')
     return [400, JSON.stringify({ status: 400, code: 'INVALID_INPUT', message: 'it names something that does not exist' }), {}];
-  // A row the policies refuse to write (WITH CHECK), or a column the caller may not touch.
+  // A server-owned column or a price a pk key may not choose (billium's triggers), or a row the
+  // policies refuse to write: the caller's own request, refused.
   if (err.code === '42501')
     return [403, JSON.stringify({ status: 403, code: 'PERMISSION_DENIED', message: err.message }), {}];
   if (/^2[23]/.test(err.code || ''))

@@ -97,7 +97,8 @@ INSERT INTO keys SELECT 'sk B', api_key FROM billium_create_api_key('a0000000-00
 
 -- The pk key of A creates an invoice, the one row of A's invoices it may see.
 DO $$ BEGIN PERFORM billium_authenticate((SELECT api_key FROM keys WHERE label = 'pk A')); END $$;
-INSERT INTO billium.invoices (merchant_id, amount, description) VALUES ('a0000000-0000-0000-0000-000000000001', 5, 'A by pk');
+INSERT INTO billium.invoices (merchant_id, product_id, description) VALUES
+	('a0000000-0000-0000-0000-000000000001', 'e2000000-0000-0000-0000-0000000000a1', 'A by pk');
 
 CREATE FUNCTION pg_temp.become(label text) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
@@ -413,7 +414,7 @@ SELECT results_eq('EXECUTE leaks_count', 'VALUES (0::bigint)', 'then nobody: the
 -- The reports view, prepared: its security barrier and its filter also run per execution.
 PREPARE leaks_reports AS SELECT count(*), sum(sum) FROM billium.reports;
 DO $$ BEGIN PERFORM pg_temp.become('sk key of A'); END $$;
-SELECT results_eq('EXECUTE leaks_reports', 'VALUES (1::bigint, 605::numeric)', format('sk key of A: prepared reports, execution %s', n))
+SELECT results_eq('EXECUTE leaks_reports', 'VALUES (1::bigint, 610::numeric)', format('sk key of A: prepared reports, execution %s', n))
 FROM generate_series(1, 6) n;
 DO $$ BEGIN PERFORM pg_temp.become('sk key of B'); END $$;
 SELECT results_eq('EXECUTE leaks_reports', 'VALUES (1::bigint, 1998::numeric)', 'then sk key of B: B''s report only');

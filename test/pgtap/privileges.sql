@@ -165,14 +165,14 @@ SELECT is(ARRAY(SELECT format('%s.%s to %s', c.relname, a.attname, r.rolname)
 -- Row-level security on every table.
 ------------------------------------------------------------------------------------------------
 SELECT is(ARRAY(SELECT relname::text FROM ext_rels
-				WHERE relkind IN ('r', 'p') AND relname <> 'actions' AND NOT (relrowsecurity AND relforcerowsecurity)
+				WHERE relkind IN ('r', 'p') AND relname NOT IN ('actions', 'policy_rules') AND NOT (relrowsecurity AND relforcerowsecurity)
 				ORDER BY 1),
-		  '{}'::text[], 'every table of the extension but billium.actions has row-level security enabled and forced');
+		  '{}'::text[], 'every table of the extension but the public catalogs billium.actions and billium.policy_rules has row-level security enabled and forced');
 SELECT is(ARRAY(SELECT format('%s: %s', c.relname, p.privilege_type)
 				FROM ext_rels c, LATERAL (SELECT a.privilege_type FROM aclexplode(c.relacl) AS a WHERE a.grantee = 0) AS p
-				WHERE c.relname NOT IN ('permissions', 'roles', 'key_types', 'errors', 'actions') OR p.privilege_type <> 'SELECT'
+				WHERE c.relname NOT IN ('permissions', 'roles', 'key_types', 'errors', 'actions', 'policy_rules') OR p.privilege_type <> 'SELECT'
 				ORDER BY 1),
-		  '{}'::text[], 'PUBLIC holds only SELECT, and only on the catalog views and billium.actions');
+		  '{}'::text[], 'PUBLIC holds only SELECT, and only on the catalog views, billium.actions and billium.policy_rules');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -81,7 +81,7 @@ SET LOCAL ROLE tap_rls_app;
 SET LOCAL search_path = public, billium;
 
 ------------------------------------------------------------------------------------------------
--- The policies, and RLS enabled and forced on every table but the action catalog.
+-- The policies, and RLS enabled and forced on every table but the catalogs of actions and policy rules.
 ------------------------------------------------------------------------------------------------
 
 SELECT policies_are('billium', 'merchants', ARRAY['merchants_view', 'merchants_edit', 'merchants_delete'],
@@ -91,7 +91,8 @@ SELECT policies_are('billium', 'team_members',
 	ARRAY['team_members_view', 'team_members_invite', 'team_members_manage_roles', 'team_members_remove'],
 	'team_members: view, invite, manage_roles, remove');
 SELECT policies_are('billium', 'api_keys', ARRAY['api_keys_view'], 'api_keys: a SELECT policy only');
-SELECT policies_are('billium', 'audit_log', ARRAY['audit_log_view'], 'audit_log: a SELECT policy only (append-only)');
+SELECT policies_are('billium', 'audit_log', ARRAY['audit_log_view', 'audit_log_view_team'],
+	'audit_log: SELECT policies only (append-only): key events, and team and security events');
 SELECT policy_cmd_is('billium', t, p, c, format('policy %s applies to %s', p, c))
 FROM (VALUES (1, 'merchants', 'merchants_view', 'select'), (2, 'merchants', 'merchants_edit', 'update'),
 			 (3, 'merchants', 'merchants_delete', 'delete'), (4, 'users', 'users_view', 'select'),
@@ -101,9 +102,9 @@ FROM (VALUES (1, 'merchants', 'merchants_view', 'select'), (2, 'merchants', 'mer
 ORDER BY o;
 SELECT is_empty($$
 	SELECT relname FROM pg_class
-	WHERE relnamespace = 'billium'::regnamespace AND relkind IN ('r', 'p') AND relname <> 'actions'
+	WHERE relnamespace = 'billium'::regnamespace AND relkind IN ('r', 'p') AND relname NOT IN ('actions', 'policy_rules')
 	  AND NOT (relrowsecurity AND relforcerowsecurity)$$,
-	'every table of schema billium but the action catalog has row-level security enabled and forced');
+	'every table of schema billium but the catalogs of actions and policy rules has row-level security enabled and forced');
 
 ------------------------------------------------------------------------------------------------
 -- Caps typed from the spec (the permissions this file needs), principals, keys.

@@ -57,13 +57,15 @@ SELECT kind FROM billium_act_as('e4300000-0000-0000-0000-000000000042');
 -- The caller sees its own merchant's share, and only that.
 SELECT count(*) AS invoices, count(DISTINCT merchant_id) AS merchants FROM invoices;
 
--- invoices: the merchants (InitPlan 1) and the pk key id (InitPlans 2 and 3) are computed once;
+-- invoices: the merchants (InitPlans 1 and 2: those the caller views, and with them those where it
+-- only creates, whose rows it sees only while its INSERT ... RETURNING checks them) and the pk
+-- key id (InitPlan 3) are computed once;
 -- the merchant_id index (the primary key's leading column) finds the rows.
 EXPLAIN (COSTS OFF) SELECT * FROM invoices;
 EXPLAIN (COSTS OFF) SELECT * FROM invoices WHERE status = 'paid';
 EXPLAIN (COSTS OFF) UPDATE invoices SET status = 'paid' WHERE status = 'open';
 EXPLAIN (COSTS OFF) DELETE FROM invoices WHERE amount < 10;
--- The other tables: one InitPlan each, whatever their size.
+-- The other tables: one InitPlan per array, whatever their size.
 EXPLAIN (COSTS OFF) SELECT * FROM products;
 EXPLAIN (COSTS OFF) SELECT * FROM customers;
 EXPLAIN (COSTS OFF) SELECT * FROM webhooks;

@@ -59,15 +59,12 @@ async function ownerOk(method, merchant, rest, body) {
 
 let admin;
 let catalog; // name -> { permission, role, secret_only }
-let createOnlyReturning;
 
 test.before(async () => {
   admin = new Client({ user: process.env.CONFORMANCE_PGUSER });
   await admin.connect();
   const { rows } = await admin.query('SELECT name, permission, role, secret_only FROM billium.actions');
   catalog = new Map(rows.map((r) => [r.name, r]));
-  // Issue 12's create-only RETURNING came with the policies declared in billium.policy_rules.
-  createOnlyReturning = (await admin.query("SELECT to_regclass('billium.policy_rules') IS NOT NULL AS ok")).rows[0].ok;
 });
 test.after(() => admin?.end());
 
@@ -403,10 +400,7 @@ for (const route of spec.routes) {
       return;
     }
 
-    // A create-only key reading back its INSERT ... RETURNING needs issue 12's policy change.
-    const createOnly = route.method === 'POST' && route.status === 201 && !action.startsWith('api_keys.') && !action.startsWith('team.');
-    await t.test(`a key holding exactly ${rule.permission} (and what finding the row needs): ${route.status}`,
-      { todo: createOnly && !createOnlyReturning ? 'a create-only key reading back its row needs issue 12 (branch wip-s2)' : false }, async () => {
+    await t.test(`a key holding exactly ${rule.permission} (and what finding the row needs): ${route.status}`, async () => {
       const m = await freshMerchant(action);
       const plan = await plans[action](m);
       const res = await send(m, plan, { key: await mint(m, needs(rule, plan)) });
@@ -445,9 +439,15 @@ for (const route of spec.routes) {
         const m = await freshMerchant(action);
         const pk = await mint(m, PK_PERMISSIONS, 'pk');
         let plan = await plans[action](m);
-        // A pk key sees only the invoices it created (row-level security).
+        // A pk key sells a product at its price (issue 12), and sees only the invoices it created
+        // (row-level security).
+        const product = action.startsWith('invoices.') ? await ownerOk('POST', m, '/products', CREATES.products) : null;
+        if (action === 'invoices.create') {
+          plan = { body: { product_id: product.id },
+            check: (j) => assert.deepEqual([j.product_id, String(j.amount)], [product.id, String(product.price)]) };
+        }
         if (action === 'invoices.retrieve') {
-          const mine = await call('POST', `${prefix(m)}/invoices`, { key: pk, body: CREATES.invoices });
+          const mine = await call('POST', `${prefix(m)}/invoices`, { key: pk, body: { product_id: product.id } });
           assert.equal(mine.status, 201, mine.text);
           plan = { params: { invoiceId: mine.json.id }, check: (j) => assert.equal(j.id, mine.json.id) };
         }
@@ -458,6 +458,15 @@ for (const route of spec.routes) {
     }
   });
 }
+
+// The write-only key of the spec's example (a build server): it reads back what it created.
+test('an sk key holding only invoice:create creates an invoice: 201 with the invoice', async () => {
+  const m = await freshMerchant('create only');
+  const res = await call('POST', `${prefix(m)}/invoices`, { key: await mint(m, ['invoice:create']), body: { amount: 4200 } });
+  assert.equal(res.status, 201, res.text);
+  assert.deepEqual([res.json.merchant_id, String(res.json.amount), res.json.status], [m, '4200', 'open']);
+  assert.match(res.json.id, /^[0-9a-f-]{36}$/);
+});
 
 // The role rule, with sessions.
 test('team.transfer_ownership: an ADMIN\'s session is refused naming the role; the OWNER\'s hands the merchant on', async () => {

@@ -68,9 +68,13 @@ test('sk key: GET /invoices/{id} retrieves one (200); an unknown id is 404', asy
   assert.equal(missing.json.code, 'NOT_FOUND');
 });
 
-test('pk key: POST /invoices (201), and retrieves the invoice it created (200)', async () => {
-  const res = await call('POST', path(M, '/invoices'), { key: fx.pk, body: { amount: 250, currency: 'eur', description: 'web checkout' } });
+test('pk key: POST /invoices names a product and pays its price (201); a price of its own is 403', async () => {
+  const priced = await call('POST', path(M, '/invoices'), { key: fx.pk, body: { amount: 1, currency: 'eur', description: 'web checkout' } });
+  assert.equal(priced.status, 403, priced.text);
+  assert.match(priced.json.message, /product_id/);
+  const res = await call('POST', path(M, '/invoices'), { key: fx.pk, body: { product_id: fx.product, description: 'web checkout' } });
   assert.equal(res.status, 201, res.text);
+  assert.equal(Number(res.json.amount), 2500);
   pkInvoice = res.json.id;
   const again = await call('GET', path(M, `/invoices/${pkInvoice}`), { key: fx.pk });
   assert.equal(again.status, 200, again.text);
