@@ -189,7 +189,7 @@ SHOP=http://shop.acme.test
 echo "(the gateway allows $SHOP for every merchant: CORS_ALLOWED_ORIGINS; per merchant: CORS_MERCHANT_ORIGINS_FILE)"
 echo "(the browser's preflight, then the call itself; a browser sends both, with its Origin header)"
 ORIGIN=$SHOP PREFLIGHT=POST request OPTIONS "$BASE/invoices"
-ORIGIN=$SHOP request POST "$BASE/invoices" x-api-key "$PK" '{"amount":1500,"currency":"usd","description":"Acme: from a page"}'
+ORIGIN=$SHOP request POST "$BASE/invoices" x-api-key "$PK" '{"product_id":"d0000000-0000-0000-0000-000000000001","description":"Acme: from a page"}'
 echo "(an origin the gateway does not know: no grant, so the browser never sends the call)"
 ORIGIN=https://evil.example PREFLIGHT=POST request OPTIONS "$BASE/invoices"
 echo "(a secret key from a page: 403 SECRET_KEY_IN_BROWSER; the key stays live, revoking it is the owner's call)"
@@ -198,8 +198,7 @@ ORIGIN=$SHOP request GET "$BASE/invoices" x-api-key "$SK"
 # The checkout page (examples/checkout) on its own origin, in headless Chromium when it is here.
 if [[ -x /usr/bin/chromium ]] && (cd "$ROOT/examples/checkout" &&
     npm ci --no-audit --no-fund --loglevel=error >/dev/null 2>&1); then
-    PRODUCT=$(gateway_psql -d "$DB" -At -c "INSERT INTO billium.products (merchant_id, name, price)
-        VALUES ('$ACME', 'Acme anvil', 4900) RETURNING id")
+    PRODUCT=d0000000-0000-0000-0000-000000000001 # the walk-through's T-shirt
     CHECKOUT_GATEWAY_URL=$GATEWAY_URL CHECKOUT_MERCHANT_ID=$ACME CHECKOUT_PK_KEY=$PK CHECKOUT_PRODUCT_ID=$PRODUCT \
         PORT=0 node "$ROOT/examples/checkout/serve.js" >"$WORK/checkout.log" 2>&1 &
     CHECKOUT_PID=$!

@@ -34,8 +34,8 @@
   $('pay').addEventListener('click', async () => {
     $('pay').disabled = true;
     try {
-      const r = await call('POST', '/invoices', { amount: Number(product.price), currency: product.currency,
-        description: `Checkout: ${product.name}` });
+      // The product, not a price: a pk key's invoice costs its product's price, set by the database.
+      const r = await call('POST', '/invoices', { product_id: product.id, description: `Checkout: ${product.name}` });
       if (r.status !== 201) return show($('invoice'), 'refused', refusal(r));
       $('invoice').dataset.id = r.body.id;
       show($('invoice'), 'ok', `Invoice ${r.body.id}: ${r.body.status}, ${money(r.body.amount, r.body.currency)}`);

@@ -8,8 +8,8 @@ export type Merchant = { id?: string; name?: string; enforce_tfa?: boolean; enfo
 export type MerchantUpdate = { name?: string; enforce_tfa?: boolean; enforce_passkey?: boolean; enforce_google_login?: boolean; enforce_github_login?: boolean; enforce_email_verified?: boolean; };
 export type Billing = { merchant_id?: string; plan?: string; billing_email?: string; };
 export type BillingUpdate = { plan?: string; billing_email?: string; };
-export type Invoice = { id?: string; merchant_id?: string; amount?: number; currency?: string; status?: "open" | "paid" | "cancelled"; description?: string; created_at?: string; };
-export type InvoiceCreate = { amount: number; currency?: string; description?: string; };
+export type Invoice = { id?: string; merchant_id?: string; product_id?: string | null; amount?: number; currency?: string; status?: "open" | "paid" | "cancelled"; description?: string; created_at?: string; };
+export type InvoiceCreate = { product_id?: string; amount?: number; currency?: string; description?: string; };
 export type InvoiceUpdate = { amount?: number; currency?: string; description?: string; };
 export type Product = { id?: string; merchant_id?: string; name?: string; price?: number; currency?: string; created_at?: string; };
 export type ProductCreate = { name: string; price?: number; currency?: string; };
@@ -55,7 +55,7 @@ export interface InvoicesResource {
   /** List invoices (GET /invoices; action invoices.list) */
   list(options?: RequestOptions): Promise<Invoice[]>;
   /** Create an invoice (POST /invoices; action invoices.create) */
-  create(body: InvoiceCreate, options?: RequestOptions): Promise<Invoice>;
+  create(body?: InvoiceCreate, options?: RequestOptions): Promise<Invoice>;
   /** Retrieve an invoice (GET /invoices/{invoiceId}; action invoices.retrieve) */
   retrieve(invoiceId: string, options?: RequestOptions): Promise<Invoice>;
   /** Update an invoice (PATCH /invoices/{invoiceId}; action invoices.update) */

@@ -77,7 +77,8 @@ test('sk key: invoices.create, retrieve, list and cancel', async () => {
 
 test('pk key: invoices.create and retrieve, products.retrieve', async () => {
   const b = client(fx.pk);
-  const invoice = await b.invoices.create({ amount: 2500 });
+  const invoice = await b.invoices.create({ product_id: fx.product }); // a pk key sells a product at its price
+  assert.equal(Number(invoice.amount), 2500);
   assert.equal((await b.invoices.retrieve(invoice.id)).id, invoice.id);
   assert.equal((await b.products.retrieve(fx.product)).name, 'T-shirt');
 });

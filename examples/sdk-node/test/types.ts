@@ -5,7 +5,7 @@ import type { Invoice, InvoiceCreate } from '..';
 
 async function checkout(merchantId: string): Promise<void> {
   const billium = new Billium({ apiKey: 'pk_test', merchantId, baseUrl: 'http://127.0.0.1:8080', maxRetries: 2 });
-  const body: InvoiceCreate = { amount: 2500, currency: 'usd' };
+  const body: InvoiceCreate = { product_id: '00000000-0000-0000-0000-000000000000' };
   const invoice: Invoice = await billium.invoices.create(body, { requestId: 'checkout-1' });
   const again: Invoice = await billium.invoices.retrieve(invoice.id ?? '');
   const all: Invoice[] = await billium.invoices.list();
@@ -27,8 +27,10 @@ function explain(err: unknown): string {
   return String(err);
 }
 
-// @ts-expect-error: a body is required where the list's schema requires fields (amount)
-void new Billium({ apiKey: 'sk_x', merchantId: 'm' }).invoices.create();
+// @ts-expect-error: a path parameter is required
+void new Billium({ apiKey: 'sk_x', merchantId: 'm' }).invoices.retrieve();
+// @ts-expect-error: a body is required where the list's schema requires fields (type, permissions)
+void new Billium({ apiKey: 'sk_x', merchantId: 'm' }).apiKeys.create();
 // @ts-expect-error: merchantId is required
 void new Billium({ apiKey: 'sk_x' });
 // @ts-expect-error: no such field on an invoice
