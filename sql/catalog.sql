@@ -150,7 +150,7 @@ VALUES ('team.transfer_ownership', NULL, 'OWNER', true, true);
 CREATE FUNCTION @extschema@.billium_invalidate_cache() RETURNS trigger
 	AS 'MODULE_PATHNAME' LANGUAGE C;
 COMMENT ON FUNCTION @extschema@.billium_invalidate_cache() IS
-	'statement trigger: tells every backend at commit that a table behind its caches changed';
+	'trigger: tells every backend at commit that a table behind its caches changed (per statement; per row in a subscriber''s apply worker)';
 CREATE TRIGGER actions_invalidate_cache
 	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON @extschema@.actions
 	FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.billium_invalidate_cache();

@@ -6,6 +6,7 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "executor/spi.h"
 #include "commands/trigger.h"
 #include "utils/builtins.h"
@@ -269,18 +270,38 @@ billium_authorize(PG_FUNCTION_ARGS)
 }
 
 /*
- * billium_invalidate_cache(): statement trigger on the tables behind backend caches; tells every
- * backend, at commit, that the table changed.
+ * billium_invalidate_cache(): trigger on the tables behind backend caches; tells every backend, at
+ * commit, that the table changed.  A statement trigger in ordinary sessions; a row trigger
+ * (enabled REPLICA) in a logical-replication subscriber's apply worker, which fires no statement
+ * trigger.  There, one invalidation per table and transaction is enough: each row adding its own
+ * would flood the shared invalidation queue on a large applied transaction.
  */
 PG_FUNCTION_INFO_V1(billium_invalidate_cache);
 Datum
 billium_invalidate_cache(PG_FUNCTION_ARGS)
 {
+	static TransactionId sent_xid = InvalidTransactionId;
+	static SubTransactionId sent_subxid = InvalidSubTransactionId;
+	static Oid sent_relid = InvalidOid;
 	TriggerData *trigdata = (TriggerData *)fcinfo->context;
+	Oid relid;
+	TransactionId xid;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR, errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				errmsg("billium_invalidate_cache must be called as a trigger"));
+	relid = RelationGetRelid(trigdata->tg_relation);
+	/*
+	 * Per row: skip when already registered in this (sub)transaction, which an abort would have
+	 * ended.  A row was written, so the transaction has its xid.
+	 */
+	xid = GetTopTransactionIdIfAny();
+	if (TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) && relid == sent_relid &&
+		TransactionIdIsValid(xid) && xid == sent_xid && GetCurrentSubTransactionId() == sent_subxid)
+		PG_RETURN_POINTER(NULL);
 	CacheInvalidateRelcache(trigdata->tg_relation);
+	sent_relid = relid;
+	sent_xid = xid;
+	sent_subxid = GetCurrentSubTransactionId();
 	PG_RETURN_POINTER(NULL);
 }
