@@ -1338,6 +1338,50 @@ COMMENT ON COLUMN @extschema@.actions.role IS
 INSERT INTO @extschema@.actions (name, permission, role, secret_only, builtin)
 VALUES ('team.transfer_ownership', NULL, 'OWNER', true, true);
 
+-- The transfer asks the gate, whose rule for it is now the role.
+CREATE OR REPLACE FUNCTION @extschema@.billium_transfer_ownership(merchant_id uuid, new_owner uuid) RETURNS void
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	caller @extschema@.billium_principal := @extschema@.billium_current_principal();
+	target @extschema@.team_members;
+BEGIN
+	-- No principal, or a key (which holds no role): the gate refuses at once, naming the rule.
+	IF caller.kind IS DISTINCT FROM 'user' THEN
+		PERFORM @extschema@.billium_authorize('team.transfer_ownership', billium_transfer_ownership.merchant_id);
+	END IF;
+	-- Lock the team's rows, then ask the gate (the catalog's rule: the OWNER role): two transfers
+	-- of one merchant take turns, and the second is judged on what the first committed.
+	PERFORM FROM @extschema@.team_members tm
+	WHERE tm.merchant_id OPERATOR(pg_catalog.=) billium_transfer_ownership.merchant_id FOR UPDATE;
+	PERFORM @extschema@.billium_authorize('team.transfer_ownership', billium_transfer_ownership.merchant_id);
+	IF NOT @extschema@.billium_is_owner(billium_transfer_ownership.merchant_id) THEN
+		PERFORM @extschema@.billium_deny('PERMISSION_DENIED', 'team.transfer_ownership',
+			jsonb_build_object('reason', 'only the OWNER, in a dashboard session, may transfer ownership'));
+	END IF;
+	SELECT * INTO target FROM @extschema@.team_members tm
+	WHERE tm.merchant_id OPERATOR(pg_catalog.=) billium_transfer_ownership.merchant_id
+	  AND tm.user_id OPERATOR(pg_catalog.=) new_owner;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'user % is not on the team of merchant %', new_owner, billium_transfer_ownership.merchant_id
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF target.role = 'OWNER' THEN
+		RAISE EXCEPTION 'user % is already the OWNER of merchant %', new_owner, billium_transfer_ownership.merchant_id
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	-- The old OWNER becomes an ADMIN (with the ADMIN's full grant); then the new one takes over.
+	UPDATE @extschema@.team_members tm SET role = 'ADMIN'
+	WHERE tm.merchant_id OPERATOR(pg_catalog.=) billium_transfer_ownership.merchant_id
+	  AND tm.user_id OPERATOR(pg_catalog.=) caller.user_id;
+	UPDATE @extschema@.team_members tm
+	SET role = 'OWNER', permissions = @extschema@.billium_role_cap('OWNER')
+	WHERE tm.merchant_id OPERATOR(pg_catalog.=) billium_transfer_ownership.merchant_id
+	  AND tm.user_id OPERATOR(pg_catalog.=) new_owner;
+	PERFORM @extschema@.billium_audit(billium_transfer_ownership.merchant_id, 'team', 'team.transfer_ownership',
+		jsonb_build_object('owner', caller.user_id), jsonb_build_object('owner', new_owner));
+END
+$$;
+
 -- The HTTP request a change came from: the gateway sets billium.request_id (its x-request-id)
 -- for the transaction, and every audit row of that transaction carries it.
 ALTER TABLE @extschema@.audit_log ADD COLUMN request_id text;

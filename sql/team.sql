@@ -156,15 +156,15 @@ DECLARE
 	caller @extschema@.billium_principal := @extschema@.billium_current_principal();
 	target @extschema@.team_members;
 BEGIN
-	IF caller.kind IS NULL THEN
-		PERFORM @extschema@.billium_deny('API_KEY_MISSING', 'team.transfer_ownership');
-	ELSIF caller.kind OPERATOR(pg_catalog.<>) 'user' THEN
-		PERFORM @extschema@.billium_deny('PERMISSION_DENIED', 'team.transfer_ownership',
-			jsonb_build_object('reason', 'only the OWNER, in a dashboard session, may transfer ownership'));
+	-- No principal, or a key (which holds no role): the gate refuses at once, naming the rule.
+	IF caller.kind IS DISTINCT FROM 'user' THEN
+		PERFORM @extschema@.billium_authorize('team.transfer_ownership', billium_transfer_ownership.merchant_id);
 	END IF;
-	-- Lock the team's rows, then ask: two transfers of one merchant take turns.
+	-- Lock the team's rows, then ask the gate (the catalog's rule: the OWNER role): two transfers
+	-- of one merchant take turns, and the second is judged on what the first committed.
 	PERFORM FROM @extschema@.team_members tm
 	WHERE tm.merchant_id OPERATOR(pg_catalog.=) billium_transfer_ownership.merchant_id FOR UPDATE;
+	PERFORM @extschema@.billium_authorize('team.transfer_ownership', billium_transfer_ownership.merchant_id);
 	IF NOT @extschema@.billium_is_owner(billium_transfer_ownership.merchant_id) THEN
 		PERFORM @extschema@.billium_deny('PERMISSION_DENIED', 'team.transfer_ownership',
 			jsonb_build_object('reason', 'only the OWNER, in a dashboard session, may transfer ownership'));

@@ -27,6 +27,12 @@ check_request_id(char **newval, void **extra pg_attribute_unused(),
 		GUC_check_errdetail("A request id has at most %d characters.", REQUEST_ID_MAX);
 		return false;
 	}
+	/* A key pasted into the wrong header must not land in the audit trail or the logs. */
+	if (strncmp(*newval, "sk_", 3) == 0 || strncmp(*newval, "pk_", 3) == 0)
+	{
+		GUC_check_errdetail("A request id must not look like an API key.");
+		return false;
+	}
 	for (c = *newval; *c != '\0'; c++)
 		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
 			  *c == '-' || *c == '_' || *c == '.' || *c == ':'))

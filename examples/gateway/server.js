@@ -320,7 +320,8 @@ async function handle(req, res) {
 const server = http.createServer((req, res) => {
   const started = Date.now();
   const given = req.headers['x-request-id'];
-  res.requestId = typeof given === 'string' && REQUEST_ID.test(given) ? given : crypto.randomUUID();
+  // A key pasted into the wrong header is not kept: it would reach the log and the audit trail.
+  res.requestId = typeof given === 'string' && REQUEST_ID.test(given) && !/^[sp]k_/.test(given) ? given : crypto.randomUUID();
   res.setHeader('x-request-id', res.requestId);
   // Only method, path, status and the request id are logged: never a header value but that id,
   // so never a key or a token.

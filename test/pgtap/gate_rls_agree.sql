@@ -12,7 +12,7 @@
 --    above their own) is not the policies' business: team.invite's keys also hold the VIEWER cap
 --    it grants, and team.update_role's path sets the role the member has (nothing granted).
 BEGIN;
-SELECT plan(55);
+SELECT plan(57);
 
 ------------------------------------------------------------------------------------------------
 -- 1. The declared table against the action catalog and the catalog of policies.
@@ -150,7 +150,9 @@ INSERT INTO paths VALUES
 	('wallets.update', $$WITH x AS (UPDATE billium.wallets SET address = 'x' WHERE id = 'e7000000-0000-0000-0000-000000000005' RETURNING id) SELECT count(*) FROM x$$),
 	('wallets.delete', $$WITH x AS (DELETE FROM billium.wallets WHERE id = 'e7000000-0000-0000-0000-000000000005' RETURNING id) SELECT count(*) FROM x$$),
 	('reports.list', $$SELECT count(*) FROM billium.reports WHERE merchant_id = 'a7000000-0000-0000-0000-000000000001'$$),
-	('reports.retrieve', $$SELECT count(*) FROM billium.reports WHERE merchant_id = 'a7000000-0000-0000-0000-000000000001' AND currency = 'usd'$$);
+	('reports.retrieve', $$SELECT count(*) FROM billium.reports WHERE merchant_id = 'a7000000-0000-0000-0000-000000000001' AND currency = 'usd'$$),
+	-- Ruled by the OWNER role (issue 14): no key passes, and the function refuses every key.
+	('team.transfer_ownership', $$SELECT count(*) FROM billium.billium_transfer_ownership('a7000000-0000-0000-0000-000000000001', 'b7000000-0000-0000-0000-000000000002')$$);
 
 SELECT set_eq('SELECT action FROM paths', 'SELECT name FROM billium.actions WHERE builtin',
 	'every built-in action has an SQL path here');
@@ -212,9 +214,13 @@ SELECT is_empty(format($$SELECT permission, gate, gate_note, path, path_note FRO
 				format('%s: the gate and the SQL path agree for a key of every single permission', a.name))
 FROM billium.actions a WHERE a.builtin ORDER BY a.name;
 
--- The matrix is not vacuous: each action is allowed for some key and refused for another.
-SELECT is_empty($$SELECT action FROM verdicts GROUP BY action HAVING bool_and(gate) OR NOT bool_or(gate)$$,
-	'every action is allowed for some key and refused for others');
+-- The matrix is not vacuous: each action ruled by a permission is allowed for some key and
+-- refused for another; an action ruled by a role, for none.
+SELECT is_empty($$SELECT action FROM verdicts JOIN billium.actions a ON a.name = action WHERE a.role IS NULL
+	GROUP BY action HAVING bool_and(gate) OR NOT bool_or(gate)$$,
+	'every action ruled by a permission is allowed for some key and refused for others');
+SELECT is_empty($$SELECT action FROM verdicts JOIN billium.actions a ON a.name = action WHERE a.role IS NOT NULL AND (gate OR path)$$,
+	'an action ruled by a role is refused to every key, by the gate and by its SQL path');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -3,7 +3,7 @@
 -- provisioning functions and their role, billium_rate_limit_current and the report catalog.
 -- The HTTP side is examples/gateway/test/conformance.test.js.
 BEGIN;
-SELECT plan(25);
+SELECT plan(26);
 
 ------------------------------------------------------------------------------------------------
 -- Fixtures, as the superuser: merchant ...e1 with OWNER u1, ADMIN u2, MEMBER u3; an sk key with
@@ -92,6 +92,8 @@ SELECT is(pg_temp.refusal($$SELECT set_config('billium.request_id', 'two words',
 	'a request id with a space is refused');
 SELECT is(pg_temp.refusal(format($$SELECT set_config('billium.request_id', %L, true)$$, repeat('x', 129)))->>'sqlstate', '22023',
 	'so is one over 128 characters');
+SELECT is(pg_temp.refusal(format($$SELECT set_config('billium.request_id', %L, true)$$, :'key'))->>'sqlstate', '22023',
+	'and one that looks like an API key (never copied into the audit trail)');
 
 ------------------------------------------------------------------------------------------------
 -- billium_rate_limit_current and the reports.

@@ -231,7 +231,6 @@ const plans = {
 };
 
 for (const resource of Object.keys(CREATES)) {
-  const one = resource.slice(0, -1);
   const idName = ID[resource];
   const made = (m) => ownerOk('POST', m, `/${resource}`, CREATES[resource]);
   plans[`${resource}.list`] = async (m) => {
@@ -264,7 +263,6 @@ for (const resource of Object.keys(CREATES)) {
       state: async () => (await owner('GET', m, `/${resource}/${row.id}`)).status,
     };
   };
-  void one;
 }
 
 const fill = (template, params = {}) => template.replace(/\{(\w+)\}/g, (_, n) => params[n] ?? crypto.randomUUID());
@@ -329,6 +327,9 @@ test('x-request-id: a well-formed one is kept, another replaced; echoed in error
   const replaced = await call('GET', `${prefix(fx.merchant)}/invoices`, { headers: { 'x-request-id': 'bad id; drop' } });
   assert.match(replaced.headers.get('x-request-id'), /^[0-9a-f-]{36}$/);
   assert.equal(replaced.json.request_id, replaced.headers.get('x-request-id'));
+  const keyShaped = await call('GET', `${prefix(fx.merchant)}/invoices`, { headers: { 'x-request-id': fx.sk } });
+  assert.notEqual(keyShaped.headers.get('x-request-id'), fx.sk, 'a key sent as a request id is not kept');
+  assert.ok(!keyShaped.text.includes(fx.sk));
   const ok = await call('GET', `${prefix(fx.merchant)}/invoices`, { key: fx.sk });
   assert.match(ok.headers.get('x-request-id'), /^[0-9a-f-]{36}$/);
   // A key made over HTTP: its audit row carries the request's id.
