@@ -1,9 +1,11 @@
 # billium: PGXS build.  `make test` and `make demo` start their own throwaway cluster.
 EXTENSION = billium
 MODULE_big = billium
-OBJS = src/billium.o src/catalog.o src/catalog_sql.o src/parse_permset.o src/permset.o \
-       src/roles.o src/parse_key.o src/errors.o src/lookup.o src/keys.o src/principal.o src/gate.o src/cache.o \
-       src/parse_jwt.o src/jwt_signature.o src/session.o src/secrets.o src/ratelimit.o src/json_input.o src/request.o
+OBJS = src/billium.o src/catalog.o src/catalog_sql.o src/factors.o src/parse_permset.o src/permset.o \
+       src/roles.o src/parse_key.o src/errors.o src/lookup.o src/keys.o src/principal.o src/gate.o \
+       src/caller.o src/policy.o src/cache.o \
+       src/parse_jwt.o src/jwt_signature.o src/session.o src/secrets.o src/ratelimit.o src/json_input.o src/request.o \
+       src/usage.o
 
 # The current version's install script is built from the topic files of sql/, each object written
 # once, in dependency order (as pgvector builds vector--X.Y.Z.sql from sql/vector.sql).  The
@@ -12,7 +14,7 @@ OBJS = src/billium.o src/catalog.o src/catalog_sql.o src/parse_permset.o src/per
 EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" billium.control)
 SQL_SOURCES = sql/permset.sql sql/catalog.sql sql/principal.sql sql/tables.sql sql/keys.sql \
               sql/audit.sql sql/policies.sql sql/team.sql sql/sessions.sql sql/ratelimit.sql \
-              sql/protect.sql sql/postgrest.sql
+              sql/protect.sql sql/postgrest.sql sql/usage.sql
 # A new topic file goes into SQL_SOURCES (the order is the build order); one left out stops make.
 UNLISTED_SQL = $(filter-out $(SQL_SOURCES) sql/billium--%,$(wildcard sql/*.sql))
 ifneq ($(UNLISTED_SQL),)
@@ -21,7 +23,7 @@ endif
 DATA = sql/billium--0.1.0.sql $(wildcard sql/billium--*--*.sql)
 DATA_built = sql/billium--$(EXTVERSION).sql
 
-REGRESS = permset_io permset_ops permset_soft roles catalog keys rls_plan rls_team rls_protect ratelimit sessions bad_input security principal_savepoint hostile_json secret_settings upgrade_060
+REGRESS = permset_io permset_ops permset_soft roles catalog keys rls_plan rls_team rls_protect ratelimit sessions bad_input security principal_savepoint hostile_json secret_settings upgrade_060 gate_order key_usage
 # --outputdir=test: pg_regress looks for <outputdir>/sql/<test>.sql before <inputdir>/sql/, and the
 # default outputdir (.) holds the topic files of sql/, some named like tests (catalog, keys, ...).
 REGRESS_OPTS = --inputdir=test --outputdir=test --load-extension=billium --load-extension=billium_test
@@ -54,7 +56,7 @@ override CFLAGS += -Wall -Wextra
 # run, and a deployment's own pgTAP suites may too (CREATE EXTENSION billium_test).
 FIXTURES = test/billium_test.control test/billium_test--1.0.sql
 
-.PHONY: test demo bench format valgrind install-fixtures uninstall-fixtures
+.PHONY: test demo bench format valgrind install-fixtures uninstall-fixtures fuzz-model
 install-fixtures:
 	$(MKDIR_P) '$(DESTDIR)$(datadir)/extension'
 	$(INSTALL_DATA) $(FIXTURES) '$(DESTDIR)$(datadir)/extension/'
@@ -64,6 +66,11 @@ uninstall-fixtures:
 
 test:
 	bash scripts/test.sh
+
+# The model-based check for longer (default 10 minutes, seed from the clock) on its own throwaway
+# cluster: MODEL_SECONDS, MODEL_SEED, MODEL_MAX_COMMANDS, BILLIUM_MODEL_KNOWN (docs/testing.md).
+fuzz-model:
+	bash scripts/fuzz-model.sh
 
 # Every suite with the server under valgrind (scripts/valgrind.sh); far slower than `make test`.
 valgrind:

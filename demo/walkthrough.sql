@@ -449,4 +449,33 @@ ROLLBACK;
 RESET ROLE;
 
 \echo
+\echo '== 35. When was a key last used? Counted in shared memory, written by a background worker: no row per request =='
+-- The demo cluster counts billium_demo (billium.usage_database) and writes every second.
+SELECT tracking, reason, usage_database, flush_interval_s FROM billium_key_usage_status();
+SET ROLE demo_app;
+BEGIN;
+SELECT set_config('billium.api_key', api_key, true) IS NOT NULL AS key_presented FROM demo_keys WHERE name = 'owner all, rolled';
+SELECT kind FROM billium_authorize('invoices.list', 'b0000000-0000-0000-0000-000000000001');
+COMMIT;
+BEGIN;
+SELECT set_config('billium.api_key', api_key, true) IS NOT NULL AS key_presented FROM demo_keys WHERE name = 'owner all, rolled';
+SELECT kind FROM billium_authorize('invoices.list', 'b0000000-0000-0000-0000-000000000001');
+COMMIT;
+RESET ROLE;
+\echo '... a moment later (one flush), the owner''s key listing says when each key was last used, and how often:'
+SELECT pg_sleep(1.5 * flush_interval_s) FROM billium_key_usage_status() WHERE tracking;
+SET ROLE demo_app;
+BEGIN;
+SELECT kind FROM billium_act_as('a0000000-0000-0000-0000-000000000001');
+SELECT name, hint, revoked_at IS NOT NULL AS revoked,
+       CASE WHEN last_used_at IS NULL THEN 'never'
+            WHEN last_used_at > now() - interval '1 minute' THEN 'within the last minute'
+            ELSE 'earlier' END AS last_used, request_count
+FROM billium_key_usage('b0000000-0000-0000-0000-000000000001')
+WHERE name IN ('owner all', 'checkout page', 'build server')
+ORDER BY name, created_at;
+COMMIT;
+RESET ROLE;
+
+\echo
 \echo 'End of the walk-through.'

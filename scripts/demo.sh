@@ -38,11 +38,19 @@ main() {
     [[ -f $WALKTHROUGH ]] || billium_die "$WALKTHROUGH is missing; nothing to demo"
     billium_ensure_packages
     billium_build_install
+    # Key usage is counted in the demo's database (the worker connects once it exists).
+    BILLIUM_USAGE_DATABASE=$DEMO_DB
     billium_start_cluster
     # Setup is ours, and any error in it is fatal: the walk-through starts
     # from a database that already has the extension.
     createdb "$DEMO_DB"
     billium_psql -d "$DEMO_DB" -c 'CREATE EXTENSION billium;'
+    # The usage worker retries every 10 s until the database exists: wait for it (step 33).
+    for _ in $(seq 150); do
+        [[ $(psql -X -At -d "$DEMO_DB" -c "SELECT count(*) FROM pg_stat_activity
+            WHERE backend_type = 'billium key usage' AND datname = current_database()") == 1 ]] && break
+        sleep 0.1
+    done
 
     run_walkthrough
 

@@ -11,6 +11,8 @@
 #   BILLIUM_PRELOAD       shared_preload_libraries for the cluster (default billium;
 #                         empty = preload nothing)
 #   BILLIUM_PORT          first TCP port to try (default 54329)
+#   BILLIUM_USAGE_DATABASE  billium.usage_database for the cluster (default: the setting's own,
+#                         postgres), with a one-second billium.usage_flush_interval when set
 #   BILLIUM_KEEP=1        leave the cluster running and its temp dir in place at exit
 #   BILLIUM_SKIP_PACKAGES=1  don't check/install Debian packages
 
@@ -187,6 +189,10 @@ logging_collector = off
 # the tests sign their tokens with this one.
 billium.jwt_secret = '$BILLIUM_TEST_JWT_SECRET'
 EOF
+    if [[ -n ${BILLIUM_USAGE_DATABASE:-} ]]; then
+        printf "billium.usage_database = '%s'\nbillium.usage_flush_interval = 1\n" \
+            "$BILLIUM_USAGE_DATABASE" >>"$BILLIUM_TMPDIR/data/postgresql.conf"
+    fi
 }
 
 # Start the server; retry on another port if someone grabbed ours in the

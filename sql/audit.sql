@@ -108,12 +108,8 @@ ALTER TABLE @extschema@.audit_log ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SEC
 CREATE FUNCTION @extschema@.billium_merchants_audit() RETURNS trigger
 	LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-	before jsonb := jsonb_build_object('enforce_tfa', OLD.enforce_tfa, 'enforce_passkey', OLD.enforce_passkey,
-		'enforce_google_login', OLD.enforce_google_login, 'enforce_github_login', OLD.enforce_github_login,
-		'enforce_email_verified', OLD.enforce_email_verified);
-	after jsonb := jsonb_build_object('enforce_tfa', NEW.enforce_tfa, 'enforce_passkey', NEW.enforce_passkey,
-		'enforce_google_login', NEW.enforce_google_login, 'enforce_github_login', NEW.enforce_github_login,
-		'enforce_email_verified', NEW.enforce_email_verified);
+	before jsonb := @extschema@.billium_security_flags(OLD);
+	after jsonb := @extschema@.billium_security_flags(NEW);
 BEGIN
 	IF before OPERATOR(pg_catalog.<>) after THEN
 		PERFORM @extschema@.billium_audit(NEW.id, 'security', 'merchants.update_security', before, after);

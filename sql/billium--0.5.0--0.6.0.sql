@@ -1492,3 +1492,148 @@ GRANT EXECUTE ON FUNCTION @extschema@.billium_provision_user(text),
 	@extschema@.billium_provision_user_factors(uuid, boolean, boolean, boolean, boolean, boolean)
 TO billium_provisioner;
 GRANT USAGE ON SCHEMA @extschema@ TO billium_provisioner;
+
+-- The security factors written once (issue 13, C seams): src/factors.c declares each factor
+-- (the envelope's name, the users column, the merchants column); the C queries and the envelope
+-- are derived from it, and the SQL reads it through billium.security_factors.
+------------------------------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.billium_factor_catalog(
+		OUT "bit" integer, OUT name text, OUT user_column text, OUT enforce_column text)
+	RETURNS SETOF record AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE ROWS 5;
+CREATE VIEW @extschema@.security_factors AS
+	SELECT "bit", name, user_column, enforce_column FROM @extschema@.billium_factor_catalog();
+COMMENT ON VIEW @extschema@.security_factors IS
+	'the security factors a merchant may require: the envelope''s name, the users column, the merchants column';
+GRANT SELECT ON @extschema@.security_factors TO PUBLIC;
+
+CREATE FUNCTION @extschema@.billium_security_flags(merchant @extschema@.merchants) RETURNS jsonb
+	LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+	SELECT pg_catalog.jsonb_object_agg(f.enforce_column,
+									   pg_catalog.to_jsonb(merchant) OPERATOR(pg_catalog.->) f.enforce_column)
+	  FROM @extschema@.security_factors f
+$$;
+COMMENT ON FUNCTION @extschema@.billium_security_flags(@extschema@.merchants) IS
+	'internal: the merchant''s enforce_* flags as a jsonb object, the columns named by billium.security_factors';
+REVOKE ALL ON FUNCTION @extschema@.billium_security_flags(@extschema@.merchants) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.billium_security_flags(@extschema@.merchants) TO billium_api;
+
+CREATE OR REPLACE FUNCTION @extschema@.billium_merchants_guard() RETURNS trigger
+	LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	IF @extschema@.billium_security_flags(NEW) OPERATOR(pg_catalog.<>) @extschema@.billium_security_flags(OLD)
+	   AND NOT @extschema@.billium_internal_write()
+	   AND NOT @extschema@.billium_is_owner(OLD.id) THEN
+		PERFORM @extschema@.billium_deny('PERMISSION_DENIED', 'merchants.update',
+			jsonb_build_object('reason', 'only the merchant''s OWNER, in a dashboard session, may change its security requirements'));
+	END IF;
+	IF NEW.id IS DISTINCT FROM OLD.id AND NOT @extschema@.billium_internal_write() THEN
+		RAISE EXCEPTION 'a merchant''s id cannot change' USING ERRCODE = 'insufficient_privilege';
+	END IF;
+	RETURN NEW;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION @extschema@.billium_merchants_audit() RETURNS trigger
+	LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	before jsonb := @extschema@.billium_security_flags(OLD);
+	after jsonb := @extschema@.billium_security_flags(NEW);
+BEGIN
+	IF before OPERATOR(pg_catalog.<>) after THEN
+		PERFORM @extschema@.billium_audit(NEW.id, 'security', 'merchants.update_security', before, after);
+	END IF;
+	RETURN NULL;
+END
+$$;
+
+------------------------------------------------------------------------------------------------
+-- The gate in one call (issue 13, C seams): billium_authenticate and billium_authorize together,
+-- for a backend that sends the gate as a statement of its own.
+------------------------------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.billium_gate(api_key text, action text, merchant_id uuid DEFAULT NULL)
+	RETURNS @extschema@.billium_principal
+	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION @extschema@.billium_gate(text, text, uuid) IS
+	'billium_authenticate and billium_authorize in one call: the key''s principal if it may perform the action on the merchant, else the 401/403/429 envelope';
+REVOKE ALL ON FUNCTION @extschema@.billium_gate(text, text, uuid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.billium_gate(text, text, uuid) TO billium_api;
+
+-- Key usage (issue 15): each key's last use and request count, counted in shared memory and
+-- written in batches by the usage worker into key_usage; no request writes a row.
+------------------------------------------------------------------------------------------------
+
+
+CREATE TABLE @extschema@.key_usage (
+	-- No foreign keys: the worker's write would lock the key rows it names.  Rows of deleted keys
+	-- go with them (api_keys_forget_usage); the listing joins api_keys.
+	key_id uuid PRIMARY KEY,
+	merchant_id uuid NOT NULL,
+	last_used_at timestamptz NOT NULL,
+	request_count bigint NOT NULL CHECK (request_count OPERATOR(pg_catalog.>=) 0)
+);
+CREATE INDEX key_usage_merchant_id ON @extschema@.key_usage (merchant_id);
+COMMENT ON TABLE @extschema@.key_usage IS
+	'each key''s last use and request count, written only by billium''s usage worker; up to billium.usage_flush_interval behind';
+COMMENT ON COLUMN @extschema@.key_usage.last_used_at IS
+	'the start of the latest transaction that verified the key, as of the last flush';
+COMMENT ON COLUMN @extschema@.key_usage.request_count IS
+	'transactions that verified the key since tracking began (each counts once, whatever it then did)';
+
+ALTER TABLE @extschema@.key_usage ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
+-- Readable as api_keys is: with api_key:view on the key's merchant.  One more row of the
+-- extension's policy table (policies.sql), applied once the table exists.
+INSERT INTO @extschema@.policy_rules (tbl, policy, command, permission, merchant_column, own_rows_column, row_filter, actions) VALUES
+	('key_usage', 'key_usage_view', 'SELECT', 'api_key:view', 'merchant_id', NULL, NULL, '{}');
+SELECT @extschema@.billium_apply_policy_rules();
+GRANT SELECT ON @extschema@.key_usage TO billium_api;
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.key_usage', '');
+
+CREATE FUNCTION @extschema@.billium_forget_key_usage() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	DELETE FROM @extschema@.key_usage u
+	WHERE u.key_id OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT o.id FROM forgotten o));
+	RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.billium_forget_key_usage() IS
+	'trigger: a deleted key''s usage goes with it';
+REVOKE ALL ON FUNCTION @extschema@.billium_forget_key_usage() FROM PUBLIC;
+CREATE TRIGGER api_keys_forget_usage AFTER DELETE ON @extschema@.api_keys
+	REFERENCING OLD TABLE AS forgotten
+	FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.billium_forget_key_usage();
+
+-- The keys' listing with their usage, under the caller's own row-level security (api_key:view).
+CREATE FUNCTION @extschema@.billium_key_usage(merchant_id uuid DEFAULT NULL)
+RETURNS TABLE (key_id uuid, merchant_id uuid, key_type text, name text, hint text,
+			   created_at timestamptz, expires_at timestamptz, revoked_at timestamptz,
+			   last_used_at timestamptz, request_count bigint)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT k.id, k.merchant_id, k.key_type, k.name, k.hint, k.created_at, k.expires_at,
+		   k.revoked_at, u.last_used_at, u.request_count
+	FROM @extschema@.api_keys k
+	LEFT JOIN @extschema@.key_usage u ON u.key_id OPERATOR(pg_catalog.=) k.id
+	WHERE $1 IS NULL OR k.merchant_id OPERATOR(pg_catalog.=) $1
+	ORDER BY k.created_at, k.id
+$$;
+COMMENT ON FUNCTION @extschema@.billium_key_usage(uuid) IS
+	'the keys the caller may view (api_key:view) with when each was last used and how often; null when never used since tracking began, or not tracked';
+REVOKE ALL ON FUNCTION @extschema@.billium_key_usage(uuid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.billium_key_usage(uuid) TO billium_api;
+
+CREATE FUNCTION @extschema@.billium_key_usage_status(
+	OUT tracking boolean, OUT reason text, OUT usage_database text, OUT flush_interval_s integer,
+	OUT pending_keys integer, OUT max_keys integer, OUT uncounted_requests bigint,
+	OUT last_flush_at timestamptz)
+	RETURNS record
+	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION @extschema@.billium_key_usage_status() IS
+	'key usage tracking: whether this database''s verifications are counted and why, the worker''s database and interval, keys counted since the last flush, the table''s size, requests left uncounted because it was full, and the last flush';
+REVOKE ALL ON FUNCTION @extschema@.billium_key_usage_status() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.billium_key_usage_status() TO billium_api;

@@ -64,6 +64,19 @@ CREATE VIEW @extschema@.roles AS
 	FROM @extschema@.billium_role_catalog();
 COMMENT ON VIEW @extschema@.roles IS 'the four team roles and the permissions each caps at';
 
+-- The security factors a merchant may require of its dashboard users (src/factors.c): the name
+-- the envelope's "missing" lists, the column of billium.users that says a user has it, and the
+-- column of billium.merchants that says the merchant requires it, in the envelope's order.  The
+-- SQL that must name the columns (their definitions, billium_api's UPDATE grant on merchants)
+-- is checked against it by test/sql/catalog.sql.
+CREATE FUNCTION @extschema@.billium_factor_catalog(
+		OUT "bit" integer, OUT name text, OUT user_column text, OUT enforce_column text)
+	RETURNS SETOF record AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE ROWS 5;
+CREATE VIEW @extschema@.security_factors AS
+	SELECT "bit", name, user_column, enforce_column FROM @extschema@.billium_factor_catalog();
+COMMENT ON VIEW @extschema@.security_factors IS
+	'the security factors a merchant may require: the envelope''s name, the users column, the merchants column';
+
 CREATE VIEW @extschema@.key_types AS
 	SELECT key_type, @extschema@.billium_key_type_cap(key_type) AS permissions,
 		   @extschema@.billium_permset_count(@extschema@.billium_key_type_cap(key_type)) AS count
@@ -72,7 +85,8 @@ COMMENT ON VIEW @extschema@.key_types IS 'the two API key types and the permissi
 
 -- Everyone may use the type and read the catalog; nothing else is granted to PUBLIC.
 GRANT USAGE ON SCHEMA @extschema@ TO PUBLIC;
-GRANT SELECT ON @extschema@.permissions, @extschema@.roles, @extschema@.key_types TO PUBLIC;
+GRANT SELECT ON @extschema@.permissions, @extschema@.roles, @extschema@.key_types,
+	@extschema@.security_factors TO PUBLIC;
 
 ------------------------------------------------------------------------------------------------
 -- The API's actions: what each needs, and which a public key may reach.  An action's rule is one

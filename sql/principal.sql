@@ -46,6 +46,12 @@ CREATE FUNCTION @extschema@.billium_authorize(action text, merchant_id uuid DEFA
 COMMENT ON FUNCTION @extschema@.billium_authorize(text, uuid) IS
 	'the one call per request: the principal if it may perform the action on the merchant, else the 401/403/429 envelope';
 
+CREATE FUNCTION @extschema@.billium_gate(api_key text, action text, merchant_id uuid DEFAULT NULL)
+	RETURNS @extschema@.billium_principal
+	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION @extschema@.billium_gate(text, text, uuid) IS
+	'billium_authenticate and billium_authorize in one call: the key''s principal if it may perform the action on the merchant, else the 401/403/429 envelope';
+
 CREATE FUNCTION @extschema@.billium_act_as(user_id uuid) RETURNS @extschema@.billium_principal
 	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE STRICT PARALLEL RESTRICTED;
 COMMENT ON FUNCTION @extschema@.billium_act_as(uuid) IS
@@ -83,6 +89,7 @@ REVOKE ALL ON FUNCTION
 	@extschema@.billium_current_principal(),
 	@extschema@.billium_principal_permissions(uuid),
 	@extschema@.billium_authorize(text, uuid),
+	@extschema@.billium_gate(text, text, uuid),
 	@extschema@.billium_act_as(uuid),
 	@extschema@.billium_merchants_with(text),
 	@extschema@.billium_merchants_listing(text),
@@ -94,6 +101,7 @@ GRANT EXECUTE ON FUNCTION
 	@extschema@.billium_current_principal(),
 	@extschema@.billium_principal_permissions(uuid),
 	@extschema@.billium_authorize(text, uuid),
+	@extschema@.billium_gate(text, text, uuid),
 	@extschema@.billium_merchants_with(text),
 	@extschema@.billium_merchants_listing(text),
 	@extschema@.billium_public_key_with(text),

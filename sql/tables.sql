@@ -37,6 +37,18 @@ CREATE TABLE @extschema@.users (
 	created_at timestamptz NOT NULL DEFAULT pg_catalog.now()
 );
 
+-- A merchant's security requirements as one jsonb object (enforce column -> flag), its columns
+-- read from billium.security_factors: what the guard compares and the audit trail records.
+CREATE FUNCTION @extschema@.billium_security_flags(merchant @extschema@.merchants) RETURNS jsonb
+	LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+	SELECT pg_catalog.jsonb_object_agg(f.enforce_column,
+									   pg_catalog.to_jsonb(merchant) OPERATOR(pg_catalog.->) f.enforce_column)
+	  FROM @extschema@.security_factors f
+$$;
+COMMENT ON FUNCTION @extschema@.billium_security_flags(@extschema@.merchants) IS
+	'internal: the merchant''s enforce_* flags as a jsonb object, the columns named by billium.security_factors';
+REVOKE ALL ON FUNCTION @extschema@.billium_security_flags(@extschema@.merchants) FROM PUBLIC;
+
 CREATE TABLE @extschema@.team_members (
 	merchant_id uuid NOT NULL REFERENCES @extschema@.merchants (id) ON DELETE CASCADE,
 	user_id uuid NOT NULL REFERENCES @extschema@.users (id) ON DELETE CASCADE,

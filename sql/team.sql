@@ -45,11 +45,7 @@ COMMENT ON FUNCTION @extschema@.billium_is_owner(uuid) IS
 CREATE FUNCTION @extschema@.billium_merchants_guard() RETURNS trigger
 	LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-	IF (NEW.enforce_tfa, NEW.enforce_passkey, NEW.enforce_google_login, NEW.enforce_github_login,
-		NEW.enforce_email_verified)
-	   IS DISTINCT FROM
-	   (OLD.enforce_tfa, OLD.enforce_passkey, OLD.enforce_google_login, OLD.enforce_github_login,
-		OLD.enforce_email_verified)
+	IF @extschema@.billium_security_flags(NEW) OPERATOR(pg_catalog.<>) @extschema@.billium_security_flags(OLD)
 	   AND NOT @extschema@.billium_internal_write()
 	   AND NOT @extschema@.billium_is_owner(OLD.id) THEN
 		PERFORM @extschema@.billium_deny('PERMISSION_DENIED', 'merchants.update',
@@ -208,6 +204,7 @@ FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
 	@extschema@.billium_internal_write(),
 	@extschema@.billium_is_owner(uuid),
+	@extschema@.billium_security_flags(@extschema@.merchants),
 	@extschema@.billium_create_merchant(text),
 	@extschema@.billium_transfer_ownership(uuid, uuid)
 TO billium_api;

@@ -14,6 +14,7 @@
 #include "principal.h"
 #include "ratelimit.h"
 #include "request.h"
+#include "usage.h"
 
 PG_MODULE_MAGIC;
 
@@ -29,6 +30,7 @@ _PG_init(void)
 	key_cache_init();
 	ratelimit_init();
 	request_init();
+	usage_init();
 #if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("billium");
 #else

@@ -4,8 +4,6 @@
 #ifndef BILLIUM_CACHE_H
 #define BILLIUM_CACHE_H
 
-#include "postgres.h"
-
 #include "lookup.h"
 
 /* The record cached for the hash, if any. */

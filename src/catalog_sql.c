@@ -1,6 +1,7 @@
 /*
- * catalog_sql.c: the permission and role catalogs as set-returning functions, behind the views
- * billium.permissions and billium.roles, so the names live only in C.
+ * catalog_sql.c: the permission, role and security factor catalogs as set-returning functions,
+ * behind the views billium.permissions, billium.roles and billium.security_factors, so the names
+ * live only in C.
  */
 #include "postgres.h"
 
@@ -9,6 +10,7 @@
 #include "utils/builtins.h"
 
 #include "catalog_sql.h"
+#include "factors.h"
 #include "roles.h"
 
 Datum
@@ -64,6 +66,19 @@ role_row(TupleDesc desc, int index)
 	return heap_form_tuple(desc, values, nulls);
 }
 
+static HeapTuple
+factor_row(TupleDesc desc, int bit)
+{
+	Datum values[4];
+	bool nulls[4] = {false, false, false, false};
+
+	values[0] = Int32GetDatum(bit);
+	values[1] = CStringGetTextDatum(billium_factors[bit].name);
+	values[2] = CStringGetTextDatum(billium_factors[bit].user_column);
+	values[3] = CStringGetTextDatum(billium_factors[bit].enforce_column);
+	return heap_form_tuple(desc, values, nulls);
+}
+
 /* (bit, name, domain, description) for each permission, in bit order. */
 PG_FUNCTION_INFO_V1(billium_permission_catalog);
 Datum
@@ -78,4 +93,12 @@ Datum
 billium_role_catalog(PG_FUNCTION_ARGS)
 {
 	return catalog_srf(fcinfo, BILLIUM_ROLE_COUNT, role_row);
+}
+
+/* (bit, name, user_column, enforce_column) for each security factor, in the envelope's order. */
+PG_FUNCTION_INFO_V1(billium_factor_catalog);
+Datum
+billium_factor_catalog(PG_FUNCTION_ARGS)
+{
+	return catalog_srf(fcinfo, billium_factor_count, factor_row);
 }

@@ -4,8 +4,6 @@
 #ifndef BILLIUM_CATALOG_SQL_H
 #define BILLIUM_CATALOG_SQL_H
 
-#include "postgres.h"
-
 #include "access/htup.h"
 #include "access/tupdesc.h"
 #include "fmgr.h"

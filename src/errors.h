@@ -5,8 +5,6 @@
 #ifndef BILLIUM_ERRORS_H
 #define BILLIUM_ERRORS_H
 
-#include "postgres.h"
-
 #include "lib/stringinfo.h"
 
 typedef enum BilliumError

@@ -1,24 +1,35 @@
 /*
- * gate.c: billium_authorize, the one call a backend makes per request.  The action catalog is
- * read from billium.actions into backend memory once and reloaded after any change to that
- * table: a statement trigger raises a relcache invalidation, which every backend receives at the
- * writer's commit (and the writer at its next command); a rolled-back change sends nothing.
+ * gate.c: billium_authorize, the one call a backend makes per request, and the order every way in
+ * follows: who is calling (principal.c), then the rate limit (ratelimit.c), then the permission.
+ * The policies' functions (policy.c) and those presenting a caller (caller.c) take the first two
+ * steps through gate_caller.
+ *
+ * The action catalog is read from billium.actions into backend memory once and reloaded after
+ * any change to that table: a statement trigger raises a relcache invalidation, which every
+ * backend receives at the writer's commit (and the writer at its next command); a rolled-back
+ * change sends nothing.
  */
 #include "postgres.h"
 
 #include "access/xact.h"
-#include "executor/spi.h"
 #include "commands/trigger.h"
+#include "funcapi.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#if PG_VERSION_NUM >= 160000
+#include "varatt.h" /* VARDATA_ANY and VARSIZE_ANY_EXHDR left postgres.h in 16 */
+#endif
 
 #include "errors.h"
+#include "factors.h"
 #include "gate.h"
 #include "lookup.h"
-#include "principal.h"
+#include "ratelimit.h"
 
 #define ACTION_NAME_LEN 64
 
@@ -177,30 +188,19 @@ authorize_key(const Principal *principal, const Action *action, const char *name
 		deny_permission(action, name);
 }
 
-/* The required factors a user lacks, in the envelope's fixed order and spelling. */
+/* The required factors a user lacks, in the envelope's fixed order and spelling (factors.c). */
 static void
 deny_missing_factors(int missing, const char *name)
 {
-	static const struct
-	{
-		int bit;
-		const char *name;
-	} factors[] = {
-		{FACTOR_TFA, "tfa"},
-		{FACTOR_PASSKEY, "passkey"},
-		{FACTOR_GOOGLE_LOGIN, "googleLogin"},
-		{FACTOR_GITHUB_LOGIN, "githubLogin"},
-		{FACTOR_EMAIL_VERIFIED, "emailVerified"},
-	};
 	StringInfoData extra;
 	bool first = true;
 
 	initStringInfo(&extra);
 	appendStringInfoString(&extra, ",\"missing\":[");
-	for (size_t i = 0; i < lengthof(factors); i++)
-		if (missing & factors[i].bit)
+	for (int i = 0; i < billium_factor_count; i++)
+		if (missing & (1 << i))
 		{
-			appendStringInfo(&extra, "%s\"%s\"", first ? "" : ",", factors[i].name);
+			appendStringInfo(&extra, "%s\"%s\"", first ? "" : ",", billium_factors[i].name);
 			first = false;
 		}
 	appendStringInfoChar(&extra, ']');
@@ -236,24 +236,32 @@ authorize_user(const Principal *principal, const Action *action, const char *nam
 	return permissions;
 }
 
-/* billium_authorize(action, merchant_id): the principal, or the 401/403/429 envelope. */
-PG_FUNCTION_INFO_V1(billium_authorize);
-Datum
-billium_authorize(PG_FUNCTION_ARGS)
+/*
+ * The gate's first two steps: who is calling, then, for an API key, its rate limit (429), charged
+ * once per resolved principal (and by the limiter once per transaction and bucket).
+ */
+const Principal *
+gate_caller(const char *action)
 {
-	char *name;
-	const Action *action;
-	const Principal *principal;
-	pg_uuid_t *merchant_id = PG_ARGISNULL(1) ? NULL : PG_GETARG_UUID_P(1);
-	BilliumPermset permissions;
+	static uint64 charged_resolution = 0;
+	const Principal *principal = principal_current(action);
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR, errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				errmsg("the action must not be null"));
-	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	action = action_lookup(name);
-	principal = principal_current(name);
+	if (principal->kind == PRINCIPAL_API_KEY && principal->resolution != charged_resolution)
+	{
+		ratelimit_charge(&principal->merchant_id, &principal->key_id, action);
+		charged_resolution = principal->resolution;
+	}
+	return principal;
+}
 
+/*
+ * The third step: may the caller perform the action on the merchant?  Raises 401/403; for a user,
+ * *permissions is set to its permissions there.
+ */
+static void
+gate_check(const Principal *principal, const Action *action, const char *name,
+		   const pg_uuid_t *merchant_id, BilliumPermset *permissions)
+{
 	switch (principal->kind)
 	{
 		case PRINCIPAL_NONE:
@@ -263,10 +271,118 @@ billium_authorize(PG_FUNCTION_ARGS)
 			authorize_key(principal, action, name, merchant_id);
 			break;
 		case PRINCIPAL_USER:
-			permissions = authorize_user(principal, action, name, merchant_id);
-			PG_RETURN_DATUM(principal_datum(fcinfo, principal, merchant_id, &permissions));
+			*permissions = authorize_user(principal, action, name, merchant_id);
+			break;
 	}
-	PG_RETURN_DATUM(principal_datum(fcinfo, principal, NULL, NULL));
+}
+
+/* The verdict as billium_authorize returns it: the principal as a row. */
+static Datum
+gate_verdict(FunctionCallInfo fcinfo, const Principal *principal, const Action *action,
+			 const char *name, const pg_uuid_t *merchant_id)
+{
+	BilliumPermset permissions = 0;
+
+	gate_check(principal, action, name, merchant_id, &permissions);
+	if (principal->kind == PRINCIPAL_USER)
+		return principal_datum(fcinfo, principal, merchant_id, &permissions);
+	return principal_datum(fcinfo, principal, NULL, NULL);
+}
+
+static char *
+action_argument(FunctionCallInfo fcinfo, int argno)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR, errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				errmsg("the action must not be null"));
+	return text_to_cstring(PG_GETARG_TEXT_PP(argno));
+}
+
+/* billium_authorize(action, merchant_id): the principal, or the 401/403/429 envelope. */
+PG_FUNCTION_INFO_V1(billium_authorize);
+Datum
+billium_authorize(PG_FUNCTION_ARGS)
+{
+	char *name = action_argument(fcinfo, 0);
+	const Action *action = action_lookup(name);
+	pg_uuid_t *merchant_id = PG_ARGISNULL(1) ? NULL : PG_GETARG_UUID_P(1);
+
+	PG_RETURN_DATUM(gate_verdict(fcinfo, gate_caller(name), action, name, merchant_id));
+}
+
+/*
+ * billium_gate(api_key, action, merchant_id): billium_authenticate and billium_authorize in one
+ * call, for a backend that sends the gate as a statement of its own.
+ */
+PG_FUNCTION_INFO_V1(billium_gate);
+Datum
+billium_gate(PG_FUNCTION_ARGS)
+{
+	char *name = action_argument(fcinfo, 1);
+	const Action *action = action_lookup(name);
+	pg_uuid_t *merchant_id = PG_ARGISNULL(2) ? NULL : PG_GETARG_UUID_P(2);
+	text *key = PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0);
+
+	/* No key is no key, as an empty billium.api_key is: never a null "principal". */
+	if (key == NULL || VARSIZE_ANY_EXHDR(key) == 0)
+		billium_raise(BE_API_KEY_MISSING, name, NULL);
+	principal_present_key(VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key), name);
+	PG_RETURN_DATUM(gate_verdict(fcinfo, gate_caller(name), action, name, merchant_id));
+}
+
+/*
+ * billium_rate_limit_status(merchant_id): the limiter's state (ratelimit.c).  A merchant's bucket
+ * is shown to superusers and to callers the gate lets view the merchant (merchant:view there).
+ */
+PG_FUNCTION_INFO_V1(billium_rate_limit_status);
+Datum
+billium_rate_limit_status(PG_FUNCTION_ARGS)
+{
+	static const Action view_merchant = {.required = BILLIUM_BIT(BP_MERCHANT_VIEW),
+										 .permission = "merchant:view"};
+	pg_uuid_t *merchant_id = PG_ARGISNULL(0) ? NULL : PG_GETARG_UUID_P(0);
+	const pg_uuid_t *key_id = NULL;
+	BilliumPermset permissions;
+
+	if (merchant_id != NULL && !superuser())
+		gate_check(gate_caller(NULL), &view_merchant, NULL, merchant_id, &permissions);
+	if (merchant_id != NULL && ratelimit_per_key())
+	{
+		const Principal *principal = gate_caller(NULL);
+
+		if (principal->kind == PRINCIPAL_API_KEY &&
+			memcmp(&principal->merchant_id, merchant_id, sizeof(pg_uuid_t)) == 0)
+			key_id = &principal->key_id;
+	}
+	PG_RETURN_DATUM(ratelimit_status(fcinfo, merchant_id, key_id));
+}
+
+/*
+ * billium_rate_limit_current(action): the bucket this transaction's key was charged to (by the
+ * gate, first: a 401 or 429 names the action), as the RateLimit header fields; no row for a
+ * session, or when no limit applies.
+ */
+PG_FUNCTION_INFO_V1(billium_rate_limit_current);
+Datum
+billium_rate_limit_current(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *)fcinfo->resultinfo;
+	const Principal *principal;
+	RateLimitFields fields;
+	Datum values[4];
+	bool nulls[4] = {false, false, false, false};
+
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	principal = gate_caller(PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	if (principal->kind != PRINCIPAL_API_KEY ||
+		!ratelimit_current(&principal->merchant_id, &principal->key_id, &fields))
+		PG_RETURN_NULL();
+	values[0] = Int32GetDatum(fields.quota);
+	values[1] = Int32GetDatum(fields.window_s);
+	values[2] = Int32GetDatum(fields.remaining);
+	values[3] = Int32GetDatum(fields.reset_s);
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	PG_RETURN_NULL();
 }
 
 /*

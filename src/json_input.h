@@ -5,8 +5,6 @@
 #ifndef BILLIUM_JSON_INPUT_H
 #define BILLIUM_JSON_INPUT_H
 
-#include "postgres.h"
-
 #include "utils/jsonb.h"
 
 /*

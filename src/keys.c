@@ -4,24 +4,20 @@
  */
 #include "postgres.h"
 
-#include "access/htup_details.h"
-#include "funcapi.h"
-#include "utils/builtins.h"
-#include "utils/uuid.h"
-
-#if PG_VERSION_NUM >= 140000
-#include "common/cryptohash.h"
-#include "common/sha2.h"
-#else
-#include "common/sha2.h"
-#endif
-
-#include "access/xact.h"
-#include "utils/guc.h"
-
-#include "cache.h"
 #include <openssl/evp.h>
 
+#include "access/htup_details.h"
+#include "access/xact.h"
+#if PG_VERSION_NUM >= 140000
+#include "common/cryptohash.h"
+#endif
+#include "common/sha2.h"
+#include "funcapi.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/uuid.h"
+
+#include "cache.h"
 #include "errors.h"
 #include "keys.h"
 #include "parse_key.h"

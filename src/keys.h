@@ -4,8 +4,6 @@
 #ifndef BILLIUM_KEYS_H
 #define BILLIUM_KEYS_H
 
-#include "postgres.h"
-
 #include "lookup.h"
 
 #define BILLIUM_KEY_HASH_LEN 32 /* SHA-256 */

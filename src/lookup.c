@@ -8,17 +8,18 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_type.h"
-#include "utils/array.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
-#include "utils/builtins.h"
-#include "utils/snapmgr.h"
-#include "utils/timestamp.h"
-#include "utils/lsyscache.h"
-#include "utils/syscache.h"
 #include "nodes/value.h"
 #include "parser/parse_func.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
 
+#include "factors.h"
 #include "lookup.h"
 
 /*
@@ -50,26 +51,23 @@
 	"   AND tm.user_id OPERATOR(pg_catalog.=) k.created_by"                                        \
 	" WHERE k.key_hash OPERATOR(pg_catalog.=) $1"
 
-/* The team grant, and the factors the merchant requires that the user lacks (bits, as lookup.h). */
-#define TEAM_QUERY                                                                                 \
-	"SELECT tm.permissions OPERATOR(billium.&) billium.billium_role_cap(tm.role),"                 \
-	"       (CASE WHEN m.enforce_tfa AND NOT u.tfa_enabled THEN 1 ELSE 0 END)"                     \
-	"       OPERATOR(pg_catalog.|) (CASE WHEN m.enforce_passkey AND NOT u.passkey_enabled"         \
-	"                                    THEN 2 ELSE 0 END)"                                       \
-	"       OPERATOR(pg_catalog.|) (CASE WHEN m.enforce_google_login AND NOT u.google_linked"      \
-	"                                    THEN 4 ELSE 0 END)"                                       \
-	"       OPERATOR(pg_catalog.|) (CASE WHEN m.enforce_github_login AND NOT u.github_linked"      \
-	"                                    THEN 8 ELSE 0 END)"                                       \
-	"       OPERATOR(pg_catalog.|) (CASE WHEN m.enforce_email_verified AND NOT u.email_verified"   \
-	"                                    THEN 16 ELSE 0 END)"                                      \
+/*
+ * The team grant, and the factors the merchant requires that the user lacks (bit i: factor i),
+ * the factor columns spelled by team_query from factors.c.
+ */
+#define TEAM_QUERY_HEAD                                                                            \
+	"SELECT tm.permissions OPERATOR(billium.&) billium.billium_role_cap(tm.role), 0"
+#define TEAM_QUERY_TAIL                                                                            \
 	"  FROM billium.team_members tm"                                                               \
 	"  JOIN billium.merchants m ON m.id OPERATOR(pg_catalog.=) tm.merchant_id"                     \
 	"  JOIN billium.users u ON u.id OPERATOR(pg_catalog.=) tm.user_id"                             \
 	" WHERE tm.merchant_id OPERATOR(pg_catalog.=) $1 AND tm.user_id OPERATOR(pg_catalog.=) $2"
 
-/* For a session ($3), only merchants whose security requirements the user meets: no rows elsewhere.
+/*
+ * The merchants where the user's grant holds $2; for a session ($3), only those whose security
+ * requirements the user meets (no rows elsewhere), which user_merchants_query spells per factor.
  */
-#define USER_MERCHANTS_QUERY                                                                       \
+#define USER_MERCHANTS_QUERY_HEAD                                                                  \
 	"SELECT COALESCE(pg_catalog.array_agg(tm.merchant_id), '{}'::pg_catalog.uuid[])"               \
 	"  FROM billium.team_members tm"                                                               \
 	"  JOIN billium.merchants m ON m.id OPERATOR(pg_catalog.=) tm.merchant_id"                     \
@@ -77,11 +75,7 @@
 	" WHERE tm.user_id OPERATOR(pg_catalog.=) $1"                                                  \
 	"   AND (tm.permissions OPERATOR(billium.&) billium.billium_role_cap(tm.role))"                \
 	"       OPERATOR(billium.@>) $2"                                                               \
-	"   AND (NOT $3 OR ((u.tfa_enabled OR NOT m.enforce_tfa)"                                      \
-	"                AND (u.passkey_enabled OR NOT m.enforce_passkey)"                             \
-	"                AND (u.google_linked OR NOT m.enforce_google_login)"                          \
-	"                AND (u.github_linked OR NOT m.enforce_github_login)"                          \
-	"                AND (u.email_verified OR NOT m.enforce_email_verified)))"
+	"   AND (NOT $3"
 
 #define USER_QUERY "SELECT 1 FROM billium.users u WHERE u.id OPERATOR(pg_catalog.=) $1"
 
@@ -95,6 +89,40 @@ static SPIPlanPtr team_plan;
 static SPIPlanPtr user_plan;
 static SPIPlanPtr role_plan;
 static SPIPlanPtr user_merchants_plan;
+
+/* The team query: per factor, " | (CASE WHEN m.<enforce> AND NOT u.<user> THEN 2^i ELSE 0 END)". */
+static const char *
+team_query(void)
+{
+	StringInfoData query;
+
+	initStringInfo(&query);
+	appendStringInfoString(&query, TEAM_QUERY_HEAD);
+	for (int i = 0; i < billium_factor_count; i++)
+		appendStringInfo(&query,
+						 " OPERATOR(pg_catalog.|) (CASE WHEN m.%s AND NOT u.%s THEN %d ELSE 0 END)",
+						 quote_identifier(billium_factors[i].enforce_column),
+						 quote_identifier(billium_factors[i].user_column), 1 << i);
+	appendStringInfoString(&query, TEAM_QUERY_TAIL);
+	return query.data;
+}
+
+/* The user's merchants: per factor, " OR (u.<user> OR NOT m.<enforce>)" under one AND. */
+static const char *
+user_merchants_query(void)
+{
+	StringInfoData query;
+
+	initStringInfo(&query);
+	appendStringInfoString(&query, USER_MERCHANTS_QUERY_HEAD);
+	appendStringInfoString(&query, " OR (true");
+	for (int i = 0; i < billium_factor_count; i++)
+		appendStringInfo(&query, " AND (u.%s OR NOT m.%s)",
+						 quote_identifier(billium_factors[i].user_column),
+						 quote_identifier(billium_factors[i].enforce_column));
+	appendStringInfoString(&query, "))");
+	return query.data;
+}
 
 static Oid
 extension_owner(void)
@@ -123,6 +151,13 @@ prepared(SPIPlanPtr *plan, const char *query, int nargs, Oid *argtypes)
 		*plan = fresh;
 	}
 	return *plan;
+}
+
+/* A plan whose text is spelled at run time (from factors.c): built only when first prepared. */
+static SPIPlanPtr
+prepared_built(SPIPlanPtr *plan, const char *(*build)(void), int nargs, Oid *argtypes)
+{
+	return *plan != NULL ? *plan : prepared(plan, build(), nargs, argtypes);
 }
 
 /*
@@ -246,7 +281,7 @@ lookup_team_access(const pg_uuid_t *merchant_id, const pg_uuid_t *user_id,
 	bool found;
 
 	SPI_connect();
-	found = run_as_owner(prepared(&team_plan, TEAM_QUERY, 2, argtypes), values);
+	found = run_as_owner(prepared_built(&team_plan, team_query, 2, argtypes), values);
 	if (found)
 	{
 		bool isnull;
@@ -272,8 +307,8 @@ lookup_user_merchants(const pg_uuid_t *user_id, BilliumPermset wanted, bool sess
 	argtypes[1] = GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid, CStringGetDatum("billium_permset"),
 								  ObjectIdGetDatum(get_namespace_oid("billium", false)));
 	SPI_connect();
-	run_as_owner_with(prepared(&user_merchants_plan, USER_MERCHANTS_QUERY, 3, argtypes), values,
-					  GetLatestSnapshot());
+	run_as_owner_with(prepared_built(&user_merchants_plan, user_merchants_query, 3, argtypes),
+					  values, GetLatestSnapshot());
 	merchants = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	merchants = SPI_datumTransfer(merchants, false, -1);
 	SPI_finish();

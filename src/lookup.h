@@ -6,8 +6,6 @@
 #ifndef BILLIUM_LOOKUP_H
 #define BILLIUM_LOOKUP_H
 
-#include "postgres.h"
-
 #include "datatype/timestamp.h"
 #include "utils/uuid.h"
 
@@ -35,16 +33,10 @@ typedef struct KeyRecord
  */
 extern bool lookup_key(const uint8 *hash, KeyRecord *record);
 
-/* The team security factors, in the order the error envelope lists them. */
-#define FACTOR_TFA			  (1 << 0)
-#define FACTOR_PASSKEY		  (1 << 1)
-#define FACTOR_GOOGLE_LOGIN	  (1 << 2)
-#define FACTOR_GITHUB_LOGIN	  (1 << 3)
-#define FACTOR_EMAIL_VERIFIED (1 << 4)
-
 /*
  * The user's permissions on the merchant (grant & role cap) and the factors the merchant requires
- * that the user has not enabled; false when the user is not on the team.
+ * that the user has not enabled (bit i: billium_factors[i] of factors.h); false when the user is
+ * not on the team.
  */
 extern bool lookup_team_access(const pg_uuid_t *merchant_id, const pg_uuid_t *user_id,
 							   BilliumPermset *permissions, int *missing_factors);

@@ -4,9 +4,9 @@
  */
 #include "parse_permset.h"
 
-#include "catalog.h"
-
 #include <string.h>
+
+#include "catalog.h"
 
 static int
 is_space(char c)

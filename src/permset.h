@@ -4,7 +4,6 @@
 #ifndef BILLIUM_PERMSET_H
 #define BILLIUM_PERMSET_H
 
-#include "postgres.h"
 #include "fmgr.h"
 
 #include "catalog.h"

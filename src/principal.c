@@ -4,34 +4,33 @@
  * at commit and abort, so a key is verified at most once per transaction however many rows and
  * policies ask, and never outlives the transaction that presented it.  A principal set inside a
  * savepoint is scoped to it as SET LOCAL is: rolled back with it, kept when it is released.
+ *
+ * Resolving says who is calling and nothing more: the rate limit and the verdict are the gate's
+ * (gate.c), which asks this file and is never asked back.
  */
 #include "postgres.h"
 
 #include "access/htup_details.h"
 #include "access/xact.h"
 #include "funcapi.h"
-#include "miscadmin.h"
-#include "catalog/pg_type.h"
-#include "utils/acl.h"
-#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/jsonb.h"
 
-#include "cache.h"
 #include "errors.h"
 #include "json_input.h"
 #include "keys.h"
 #include "lookup.h"
 #include "principal.h"
-#include "ratelimit.h"
 #include "secrets.h"
 #include "session.h"
+#include "usage.h"
 
 static char *api_key_setting = NULL;
 
 static Principal current;
 static bool resolved = false;
+static uint64 resolutions = 0; /* the last Principal.resolution handed out */
 
 /*
  * The last merchant a user principal was asked about, so a statement asks the table once.  It
@@ -180,22 +179,30 @@ request_header_key(void)
 	return pnstrdup(value->val.string.val, value->val.string.len);
 }
 
+/* The principal changes: remember the old one for a savepoint, and number the new one. */
+static void
+begin_principal(void)
+{
+	save_principal_for_subxact();
+	forget_principal();
+	current.resolution = ++resolutions;
+	resolved = true;
+}
+
 static void
 become_key(const char *key, size_t len, const char *action)
 {
 	KeyRecord record;
 
 	key_verify(key, len, action, &record);
-	ratelimit_charge(&record, action); /* 429 when the bucket is empty */
-	save_principal_for_subxact();
-	forget_principal();
+	usage_count(&record.key_id); /* shared memory only: no row, no invalidation */
+	begin_principal();
 	current.kind = PRINCIPAL_API_KEY;
 	current.key_id = record.key_id;
 	current.merchant_id = record.merchant_id;
 	current.user_id = record.created_by;
 	current.key_type = record.key_type;
 	current.permissions = record.effective;
-	resolved = true;
 }
 
 /* session: a dashboard session, bound by the team's security requirements; billium_act_as is not.
@@ -203,12 +210,10 @@ become_key(const char *key, size_t len, const char *action)
 static void
 become_user(const pg_uuid_t *user_id, bool session)
 {
-	save_principal_for_subxact();
-	forget_principal();
+	begin_principal();
 	current.kind = PRINCIPAL_USER;
 	current.user_id = *user_id;
 	current.session = session;
-	resolved = true;
 }
 
 static void
@@ -266,11 +271,7 @@ principal_current(const char *action)
 		else if (has_session)
 			become_user(&claims_user, true);
 		else
-		{
-			save_principal_for_subxact();
-			forget_principal();
-			resolved = true;
-		}
+			begin_principal(); /* nobody */
 	}
 	return &current;
 }
@@ -363,204 +364,31 @@ principal_datum(FunctionCallInfo fcinfo, const Principal *principal, const pg_uu
 	return HeapTupleGetDatum(heap_form_tuple(desc, values, nulls));
 }
 
-/* billium_current_principal(): this transaction's caller, or null. */
-PG_FUNCTION_INFO_V1(billium_current_principal);
-Datum
-billium_current_principal(PG_FUNCTION_ARGS)
+const Principal *
+principal_present_key(const char *key, size_t len, const char *action)
 {
-	const Principal *principal = principal_current(NULL);
-
-	if (principal->kind == PRINCIPAL_NONE)
-		PG_RETURN_NULL();
-	PG_RETURN_DATUM(principal_datum(fcinfo, principal, NULL, NULL));
-}
-
-/* billium_authenticate(key): verify the key and make it this transaction's principal. */
-PG_FUNCTION_INFO_V1(billium_authenticate);
-Datum
-billium_authenticate(PG_FUNCTION_ARGS)
-{
-	text *key = PG_GETARG_TEXT_PP(0);
 	const char *token;
 	pg_uuid_t claims_user;
 
 	/* The same rule as a key set in the settings: never a key and a session together. */
 	if (presented_session(&token, &claims_user))
-		billium_raise(BE_PRINCIPAL_CONFLICT, NULL, NULL);
-	become_key(VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key), NULL);
-	PG_RETURN_DATUM(principal_datum(fcinfo, &current, NULL, NULL));
+		billium_raise(BE_PRINCIPAL_CONFLICT, action, NULL);
+	become_key(key, len, action);
+	return &current;
 }
 
-/* billium_authenticate_session(jwt): verify a dashboard session and make its user the principal. */
-PG_FUNCTION_INFO_V1(billium_authenticate_session);
-Datum
-billium_authenticate_session(PG_FUNCTION_ARGS)
+const Principal *
+principal_present_session(const char *token)
 {
-	text *token = PG_GETARG_TEXT_PP(0);
-
 	if (presented_key() != NULL)
 		billium_raise(BE_PRINCIPAL_CONFLICT, NULL, NULL);
-	become_session(text_to_cstring(token), NULL);
-	PG_RETURN_DATUM(principal_datum(fcinfo, &current, NULL, NULL));
+	become_session(token, NULL);
+	return &current;
 }
 
-/* billium_principal_permissions(merchant): what this transaction's caller may do there. */
-PG_FUNCTION_INFO_V1(billium_principal_permissions);
-Datum
-billium_principal_permissions(PG_FUNCTION_ARGS)
+const Principal *
+principal_present_user(const pg_uuid_t *user_id)
 {
-	bool on_team;
-
-	if (PG_ARGISNULL(0))
-		PG_RETURN_PERMSET(0);
-	PG_RETURN_PERMSET(
-		principal_permissions_on(principal_current(NULL), PG_GETARG_UUID_P(0), &on_team));
-}
-
-/* billium_act_as(user): a dashboard user without a token, for provisioning and tests. */
-PG_FUNCTION_INFO_V1(billium_act_as);
-Datum
-billium_act_as(PG_FUNCTION_ARGS)
-{
-	pg_uuid_t *user_id = PG_GETARG_UUID_P(0);
-	Oid admin = get_role_oid("billium_admin", true);
-
-	if (!superuser() && !(OidIsValid(admin) && has_privs_of_role(GetUserId(), admin)))
-		ereport(ERROR, errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				errmsg("permission denied to act as a dashboard user"),
-				errdetail("Only superusers and members of billium_admin may call billium_act_as."));
-	if (!lookup_user_exists(user_id))
-		ereport(ERROR, errcode(ERRCODE_NO_DATA_FOUND),
-				errmsg("dashboard user %s does not exist",
-					   DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(user_id)))));
 	become_user(user_id, false);
-	PG_RETURN_DATUM(principal_datum(fcinfo, &current, NULL, NULL));
-}
-
-/* The merchants where the principal holds wanted, as a uuid[] Datum; listing: pk keys get none. */
-static Datum
-merchants_holding(const Principal *principal, BilliumPermset wanted, bool listing)
-{
-	if (principal->kind == PRINCIPAL_USER)
-	{
-		Datum merchants;
-
-		if (!team_cache_get(&principal->user_id, wanted, principal->session, &merchants))
-		{
-			uint64 generation = key_cache_generation();
-
-			merchants = lookup_user_merchants(&principal->user_id, wanted, principal->session);
-			team_cache_put(&principal->user_id, wanted, principal->session, merchants, generation);
-		}
-		return merchants;
-	}
-	if (principal->kind == PRINCIPAL_API_KEY && (principal->permissions & wanted) == wanted &&
-		!(listing && principal->key_type == BILLIUM_KEY_PUBLIC))
-	{
-		Datum merchant = UUIDPGetDatum((pg_uuid_t *)&principal->merchant_id);
-
-		return PointerGetDatum(
-			construct_array(&merchant, 1, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
-	}
-	return PointerGetDatum(construct_empty_array(UUIDOID));
-}
-
-/*
- * billium_merchants_with(permission): the merchants where this transaction's caller holds the
- * permission, for row-level security policies, which wrap it as (SELECT ...) so it runs once
- * per statement.  A key: its own merchant or none; a user: the teams that grant it; no caller:
- * none.
- */
-PG_FUNCTION_INFO_V1(billium_merchants_with);
-Datum
-billium_merchants_with(PG_FUNCTION_ARGS)
-{
-	text *name = PG_GETARG_TEXT_PP(0);
-
-	PG_RETURN_DATUM(
-		merchants_holding(principal_current(NULL),
-						  permset_from_token(VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name)), false));
-}
-
-/*
- * billium_merchants_listing(permission): as billium_merchants_with, but a pk key gets none: public
- * keys never enumerate, and see only rows they created (billium_public_key_with).
- */
-PG_FUNCTION_INFO_V1(billium_merchants_listing);
-Datum
-billium_merchants_listing(PG_FUNCTION_ARGS)
-{
-	text *name = PG_GETARG_TEXT_PP(0);
-
-	PG_RETURN_DATUM(
-		merchants_holding(principal_current(NULL),
-						  permset_from_token(VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name)), true));
-}
-
-/* billium_public_key_with(permission): the caller's key id when it is a pk key holding it. */
-PG_FUNCTION_INFO_V1(billium_public_key_with);
-Datum
-billium_public_key_with(PG_FUNCTION_ARGS)
-{
-	text *name = PG_GETARG_TEXT_PP(0);
-	BilliumPermset wanted = permset_from_token(VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name));
-	const Principal *principal = principal_current(NULL);
-	pg_uuid_t *key_id;
-
-	if (principal->kind != PRINCIPAL_API_KEY || principal->key_type != BILLIUM_KEY_PUBLIC ||
-		(principal->permissions & wanted) != wanted)
-		PG_RETURN_NULL();
-	key_id = palloc(sizeof(pg_uuid_t));
-	*key_id = principal->key_id;
-	PG_RETURN_UUID_P(key_id);
-}
-
-/*
- * billium_merchants_returning(view, create, listing): the merchants where this transaction's
- * caller holds view (none for a pk key when listing), and those where it holds create but not
- * view.  The view policies index on it, and then let a row of the second kind through only while
- * its own INSERT ... RETURNING checks it (a row not yet stored: no ctid).  For a caller holding
- * view wherever it holds create it is exactly billium_merchants_with (or _listing).
- */
-PG_FUNCTION_INFO_V1(billium_merchants_returning);
-Datum
-billium_merchants_returning(PG_FUNCTION_ARGS)
-{
-	text *view_name = PG_GETARG_TEXT_PP(0);
-	text *create_name = PG_GETARG_TEXT_PP(1);
-	bool listing = PG_GETARG_BOOL(2);
-	const Principal *principal = principal_current(NULL);
-	BilliumPermset view = permset_from_token(VARDATA_ANY(view_name), VARSIZE_ANY_EXHDR(view_name));
-	BilliumPermset create =
-		permset_from_token(VARDATA_ANY(create_name), VARSIZE_ANY_EXHDR(create_name));
-	Datum *seeing;
-	Datum *viewing;
-	Datum *creating;
-	int n_seeing;
-	int n_viewing;
-	int n_creating;
-	Datum *merchants;
-	int kept;
-
-	deconstruct_array(DatumGetArrayTypeP(merchants_holding(principal, view, listing)), UUIDOID,
-					  UUID_LEN, false, TYPALIGN_CHAR, &seeing, NULL, &n_seeing);
-	deconstruct_array(DatumGetArrayTypeP(merchants_holding(principal, view, false)), UUIDOID,
-					  UUID_LEN, false, TYPALIGN_CHAR, &viewing, NULL, &n_viewing);
-	deconstruct_array(DatumGetArrayTypeP(merchants_holding(principal, create, false)), UUIDOID,
-					  UUID_LEN, false, TYPALIGN_CHAR, &creating, NULL, &n_creating);
-	merchants = palloc(sizeof(Datum) * (n_seeing + n_creating + 1));
-	memcpy(merchants, seeing, sizeof(Datum) * n_seeing);
-	kept = n_seeing;
-	for (int i = 0; i < n_creating; i++)
-	{
-		bool views = false;
-
-		for (int j = 0; j < n_viewing && !views; j++)
-			views = memcmp(DatumGetUUIDP(creating[i]), DatumGetUUIDP(viewing[j]),
-						   sizeof(pg_uuid_t)) == 0;
-		if (!views)
-			merchants[kept++] = creating[i];
-	}
-	PG_RETURN_ARRAYTYPE_P(
-		construct_array(merchants, kept, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
+	return &current;
 }

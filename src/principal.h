@@ -2,11 +2,10 @@
  * principal.h: who is calling in this transaction.  Resolved at most once per transaction from
  * billium.api_key, request.headers' x-api-key, billium_authenticate or billium_act_as, and
  * forgotten at commit and abort so nothing reaches the next transaction on the connection.
+ * Resolving charges no rate limit and decides nothing: that is the gate's (gate.h).
  */
 #ifndef BILLIUM_PRINCIPAL_H
 #define BILLIUM_PRINCIPAL_H
-
-#include "postgres.h"
 
 #include "fmgr.h"
 #include "utils/uuid.h"
@@ -24,6 +23,7 @@ typedef enum PrincipalKind
 typedef struct Principal
 {
 	PrincipalKind kind;
+	uint64 resolution; /* a new number each time a principal is resolved or presented */
 	pg_uuid_t user_id; /* the user, or the key's creator */
 	bool session;	   /* a dashboard session (JWT or trusted claims): bound by team requirements */
 	/* API keys only: */
@@ -37,6 +37,16 @@ typedef struct Principal
 extern const Principal *principal_current(const char *action);
 
 /*
+ * Make a presented credential this transaction's principal: a key (billium_authenticate; 401 as
+ * key_verify, action may be NULL), a session token (billium_authenticate_session), or a user
+ * without a token (billium_act_as, whose caller the SQL function checks).  A key and a session
+ * together are refused (400 PRINCIPAL_CONFLICT).
+ */
+extern const Principal *principal_present_key(const char *key, size_t len, const char *action);
+extern const Principal *principal_present_session(const char *token);
+extern const Principal *principal_present_user(const pg_uuid_t *user_id);
+
+/*
  * What the principal may do on the merchant: a key's permissions on its own merchant, a user's
  * team permissions (none while a required factor is missing); *on_team says whether a user is
  * on that team.
@@ -46,8 +56,8 @@ extern BilliumPermset principal_permissions_on(const Principal *principal,
 
 /*
  * The principal's standing on the merchant: false when not on its team (or another merchant's
- * key); else its permissions there and, for a user, the required factors it lacks
- * (FACTOR_* bits of lookup.h).
+ * key); else its permissions there and, for a session, the required factors it lacks (bit i:
+ * billium_factors[i] of factors.h).
  */
 extern bool principal_team_access(const Principal *principal, const pg_uuid_t *merchant_id,
 								  BilliumPermset *permissions, int *missing_factors);

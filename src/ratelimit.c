@@ -30,15 +30,12 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/hsearch.h"
-#include "utils/memutils.h"
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
 
-#include "catalog.h"
 #include "cache.h"
 #include "errors.h"
 #include "lookup.h"
-#include "principal.h"
 #include "ratelimit.h"
 
 #define RATELIMIT_PARTITIONS 16 /* a power of two: dynahash picks partitions by hash bits */
@@ -401,7 +398,7 @@ refuse(const char *action, int64 retry_us)
 }
 
 void
-ratelimit_charge(const KeyRecord *record, const char *action)
+ratelimit_charge(const pg_uuid_t *merchant_id, const pg_uuid_t *key_id, const char *action)
 {
 	BucketKey key;
 	Limits limits;
@@ -413,8 +410,8 @@ ratelimit_charge(const KeyRecord *record, const char *action)
 
 	if (buckets == NULL)
 		return; /* not preloaded */
-	bucket_key(&key, rate_scope == SCOPE_KEY ? &record->key_id : &record->merchant_id, rate_scope);
-	if (charged_this_transaction(&key) || !limits_for(&record->merchant_id, &limits))
+	bucket_key(&key, rate_scope == SCOPE_KEY ? key_id : merchant_id, rate_scope);
+	if (charged_this_transaction(&key) || !limits_for(merchant_id, &limits))
 		return;
 
 	now = clock_now();
@@ -477,34 +474,13 @@ ratelimit_init(void)
 }
 
 /* ---------------------------------------------------------------------------------------------
- * billium_rate_limit_status(merchant_id)
+ * Status (billium_rate_limit_status, in gate.c, which checks the caller first)
  * ------------------------------------------------------------------------------------------- */
 
-/* Superusers see any merchant; others need merchant:view there, as the gate would check it. */
-static void
-require_merchant_view(const pg_uuid_t *merchant_id)
+bool
+ratelimit_per_key(void)
 {
-	const Principal *principal;
-	BilliumPermset permissions;
-	bool on_team;
-	StringInfoData extra;
-
-	if (superuser())
-		return;
-	principal = principal_current(NULL);
-	if (principal->kind == PRINCIPAL_NONE)
-		billium_raise(BE_API_KEY_MISSING, NULL, NULL);
-	permissions = principal_permissions_on(principal, merchant_id, &on_team);
-	if (!on_team)
-		billium_raise(principal->kind == PRINCIPAL_API_KEY ? BE_MERCHANT_MISMATCH
-														   : BE_NOT_A_TEAM_MEMBER,
-					  NULL, NULL);
-	if ((permissions & BILLIUM_BIT(BP_MERCHANT_VIEW)) == 0)
-	{
-		initStringInfo(&extra);
-		billium_json_member(&extra, "required", "merchant:view");
-		billium_raise(BE_PERMISSION_DENIED, NULL, extra.data);
-	}
+	return rate_scope == SCOPE_KEY;
 }
 
 /* The bucket's tokens and the wait for the next admitted request, at now. */
@@ -530,11 +506,9 @@ bucket_peek(const BucketKey *key, const Limits *limits, int64 now, double *token
 	return bucket != NULL;
 }
 
-PG_FUNCTION_INFO_V1(billium_rate_limit_status);
 Datum
-billium_rate_limit_status(PG_FUNCTION_ARGS)
+ratelimit_status(FunctionCallInfo fcinfo, const pg_uuid_t *merchant_id, const pg_uuid_t *key_id)
 {
-	pg_uuid_t *merchant_id = PG_ARGISNULL(0) ? NULL : PG_GETARG_UUID_P(0);
 	TupleDesc desc;
 	Datum values[7];
 	bool nulls[7] = {false, false, false, false, false, true, true};
@@ -545,8 +519,6 @@ billium_rate_limit_status(PG_FUNCTION_ARGS)
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
 	desc = BlessTupleDesc(desc);
-	if (merchant_id != NULL)
-		require_merchant_view(merchant_id);
 
 	limited = limits_for(merchant_id, &limits);
 	if (!preloaded)
@@ -564,22 +536,13 @@ billium_rate_limit_status(PG_FUNCTION_ARGS)
 	nulls[4] = !limited;
 	if (merchant_id != NULL && buckets != NULL && limited)
 	{
-		const pg_uuid_t *id = merchant_id;
-		const Principal *principal;
+		/* One bucket per key: the caller's own, when it is one of the merchant's keys. */
+		const pg_uuid_t *id = rate_scope == SCOPE_KEY ? key_id : merchant_id;
 
-		if (rate_scope == SCOPE_KEY)
-		{
-			/* One bucket per key: the caller's own, when it is one of the merchant's keys. */
-			principal = principal_current(NULL);
-			id = principal->kind == PRINCIPAL_API_KEY &&
-						 memcmp(&principal->merchant_id, merchant_id, sizeof(pg_uuid_t)) == 0
-					 ? &principal->key_id
-					 : NULL;
-			if (id == NULL)
-				reason = "billium.rate_limit_scope is key: each key has its own bucket, shown to "
-						 "the key itself";
-		}
-		if (id != NULL)
+		if (id == NULL)
+			reason = "billium.rate_limit_scope is key: each key has its own bucket, shown to "
+					 "the key itself";
+		else
 		{
 			BucketKey key;
 			double tokens;
@@ -593,49 +556,34 @@ billium_rate_limit_status(PG_FUNCTION_ARGS)
 		}
 	}
 	values[1] = CStringGetTextDatum(reason);
-	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
+	return HeapTupleGetDatum(heap_form_tuple(desc, values, nulls));
 }
 
-/* ---------------------------------------------------------------------------------------------
- * billium_rate_limit_current(action): the bucket this transaction's key was charged to, for the
- * RateLimit header fields of draft-ietf-httpapi-ratelimit-headers.  The quota is the burst;
- * the window, the seconds an empty bucket takes to fill; the reset, the seconds until this one
- * is full (or, when empty, until the next request passes: the Retry-After's moment).
- * ------------------------------------------------------------------------------------------- */
-
-PG_FUNCTION_INFO_V1(billium_rate_limit_current);
-Datum
-billium_rate_limit_current(PG_FUNCTION_ARGS)
+/*
+ * The bucket a key's request was charged to, for the RateLimit header fields of
+ * draft-ietf-httpapi-ratelimit-headers.  The quota is the burst; the window, the seconds an empty
+ * bucket takes to fill; the reset, the seconds until this one is full (or, when empty, until the
+ * next request passes: the Retry-After's moment).  False when no limit applies.
+ */
+bool
+ratelimit_current(const pg_uuid_t *merchant_id, const pg_uuid_t *key_id, RateLimitFields *fields)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *)fcinfo->resultinfo;
-	const Principal *principal;
 	Limits limits;
 	BucketKey key;
-	TupleDesc desc;
-	Datum values[4];
-	bool nulls[4] = {false, false, false, false};
 	double tokens;
 	int64 retry_us, full_us;
 
-	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
-	desc = rsinfo->setDesc;
-	/* Resolving the principal verifies and charges the key: a 401 or 429 names the action. */
-	principal = principal_current(PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0)));
-	if (!preloaded || buckets == NULL || principal->kind != PRINCIPAL_API_KEY ||
-		!limits_for(&principal->merchant_id, &limits))
-		PG_RETURN_NULL();
-
-	bucket_key(&key, rate_scope == SCOPE_KEY ? &principal->key_id : &principal->merchant_id,
-			   rate_scope);
+	if (!preloaded || buckets == NULL || !limits_for(merchant_id, &limits))
+		return false;
+	bucket_key(&key, rate_scope == SCOPE_KEY ? key_id : merchant_id, rate_scope);
 	bucket_peek(&key, &limits, clock_now(), &tokens, &retry_us);
 	full_us = (int64)(((double)limits.burst - tokens) * (double)limits.interval);
-	values[0] = Int32GetDatum((int32)limits.burst);
+	fields->quota = (int32)limits.burst;
 	/* Rounded: a rate stored as real (0.01 as 0.0099999998) must not add a second to it. */
-	values[1] = Int32GetDatum(
-		(int32)Min(Max((limits.burst * limits.interval + 500000) / 1000000, 1), PG_INT32_MAX));
-	values[2] = Int32GetDatum((int32)floor(tokens));
-	values[3] = Int32GetDatum(
-		(int32)Min(((floor(tokens) < 1 ? retry_us : full_us) + 999999) / 1000000, PG_INT32_MAX));
-	tuplestore_putvalues(rsinfo->setResult, desc, values, nulls);
-	PG_RETURN_NULL();
+	fields->window_s =
+		(int32)Min(Max((limits.burst * limits.interval + 500000) / 1000000, 1), PG_INT32_MAX);
+	fields->remaining = (int32)floor(tokens);
+	fields->reset_s =
+		(int32)Min(((floor(tokens) < 1 ? retry_us : full_us) + 999999) / 1000000, PG_INT32_MAX);
+	return true;
 }

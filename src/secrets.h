@@ -7,8 +7,6 @@
 #ifndef BILLIUM_SECRETS_H
 #define BILLIUM_SECRETS_H
 
-#include "postgres.h"
-
 #include "utils/guc.h"
 
 /* Check hook of billium.api_key and billium.session: refuses a value stored in a catalog. */

@@ -7,25 +7,22 @@
  */
 #include "postgres.h"
 
-#include "access/xact.h"
-#include "catalog/pg_type.h"
-#include "utils/builtins.h"
-#include "utils/guc.h"
-#include "utils/jsonb.h"
-#include "utils/timestamp.h"
-
-#if PG_VERSION_NUM >= 140000
-#include "common/hmac.h"
-#include "common/cryptohash.h"
-#endif
-
 #include <openssl/evp.h>
-#include <openssl/ecdsa.h>
 #include <openssl/hmac.h>
 #if OPENSSL_VERSION_NUMBER >= 0x30000000L
 #include <openssl/core_names.h>
 #include <openssl/param_build.h>
 #endif
+
+#include "access/xact.h"
+#if PG_VERSION_NUM >= 140000
+#include "common/cryptohash.h"
+#include "common/hmac.h"
+#endif
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/jsonb.h"
+#include "utils/timestamp.h"
 
 #include "errors.h"
 #include "json_input.h"

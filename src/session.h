@@ -4,8 +4,6 @@
 #ifndef BILLIUM_SESSION_H
 #define BILLIUM_SESSION_H
 
-#include "postgres.h"
-
 #include "utils/uuid.h"
 
 /* The session token presented by this transaction (billium.session), or NULL. */

@@ -25,7 +25,7 @@ BEGIN
 	END IF;
 END
 $$;
-SELECT plan(199);
+SELECT plan(209);
 
 ------------------------------------------------------------------------------------------------
 -- Fixtures, as the superuser.  Merchant A ...001 and B ...002.  A: OWNER, VIEWER.  B: OWNER,
@@ -94,6 +94,11 @@ INSERT INTO keys SELECT 'pk A', api_key FROM billium_create_api_key('a0000000-00
 SELECT is((billium_act_as('b0000000-0000-0000-0000-000000000006')).user_id,
 	'b0000000-0000-0000-0000-000000000006'::uuid, 'act as the OWNER of B');
 INSERT INTO keys SELECT 'sk B', api_key FROM billium_create_api_key('a0000000-0000-0000-0000-000000000002', 'sk', '{*}', 'B secret key');
+-- Key usage of every key, as the usage worker writes it (as the superuser).
+RESET ROLE;
+INSERT INTO billium.key_usage (key_id, merchant_id, last_used_at, request_count)
+	SELECT k.id, k.merchant_id, '2026-01-01 00:00:00+00', 7 FROM billium.api_keys k;
+SET LOCAL ROLE tap_leaks_app;
 
 -- The pk key of A creates an invoice, the one row of A's invoices it may see.
 DO $$ BEGIN PERFORM billium_authenticate((SELECT api_key FROM keys WHERE label = 'pk A')); END $$;
@@ -143,7 +148,7 @@ CREATE TEMP TABLE protected (ord int PRIMARY KEY, rel text);
 INSERT INTO protected VALUES
 	(1, 'merchants'), (2, 'users'), (3, 'team_members'), (4, 'api_keys'), (5, 'invoices'),
 	(6, 'products'), (7, 'customers'), (8, 'webhooks'), (9, 'checkout_settings'), (10, 'wallets'),
-	(11, 'merchant_billing'), (12, 'audit_log'), (13, 'reports');
+	(11, 'merchant_billing'), (12, 'audit_log'), (13, 'reports'), (14, 'key_usage');
 
 SELECT set_eq(
 	$$SELECT rel FROM protected WHERE rel <> 'reports'$$,
@@ -246,15 +251,15 @@ END
 $$;
 SELECT is(
 	(SELECT string_agg(p.rel, ' ' ORDER BY p.ord) FROM protected p WHERE pg_temp.leak_seen('OWNER of A', p.rel) > 0),
-	'merchants users team_members api_keys invoices products customers webhooks checkout_settings wallets merchant_billing audit_log reports',
+	'merchants users team_members api_keys invoices products customers webhooks checkout_settings wallets merchant_billing audit_log reports key_usage',
 	'the leaky function is called, on A''s rows, for every relation queried by A''s OWNER');
 
--- 13 relations x 5 principals, whole rows.
+-- 14 relations x 5 principals, whole rows.
 SELECT is(pg_temp.leak_probe(w.who, p.rel, 'row'), 'ok',
 		  format('%s: a cheap leaky function on whole rows of %s sees only the rows it may see, none of B''s', w.who, p.rel))
 FROM principals w CROSS JOIN protected p ORDER BY w.ord, p.ord;
 
--- 13 x 5, column by column.
+-- 14 x 5, column by column.
 SELECT is(pg_temp.leak_probe(w.who, p.rel, 'columns'), 'ok',
 		  format('%s: a cheap leaky function on each column of %s sees only visible values, none of B''s', w.who, p.rel))
 FROM principals w CROSS JOIN protected p ORDER BY w.ord, p.ord;

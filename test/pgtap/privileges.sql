@@ -94,6 +94,7 @@ INSERT INTO public_allowed VALUES
 	('billium.billium_key_type_cap(text)'),
 	('billium.billium_permission_catalog()'),
 	('billium.billium_role_catalog()'),
+	('billium.billium_factor_catalog()'),
 	('billium.billium_error_catalog()');
 CREATE TEMP VIEW public_executable AS
 	SELECT p.oid::regprocedure::text AS sig FROM ext_procs p
@@ -170,7 +171,7 @@ SELECT is(ARRAY(SELECT relname::text FROM ext_rels
 		  '{}'::text[], 'every table of the extension but the public catalogs billium.actions and billium.policy_rules has row-level security enabled and forced');
 SELECT is(ARRAY(SELECT format('%s: %s', c.relname, p.privilege_type)
 				FROM ext_rels c, LATERAL (SELECT a.privilege_type FROM aclexplode(c.relacl) AS a WHERE a.grantee = 0) AS p
-				WHERE c.relname NOT IN ('permissions', 'roles', 'key_types', 'errors', 'actions', 'policy_rules') OR p.privilege_type <> 'SELECT'
+				WHERE c.relname NOT IN ('permissions', 'roles', 'key_types', 'security_factors', 'errors', 'actions', 'policy_rules') OR p.privilege_type <> 'SELECT'
 				ORDER BY 1),
 		  '{}'::text[], 'PUBLIC holds only SELECT, and only on the catalog views, billium.actions and billium.policy_rules');
 

@@ -20,9 +20,12 @@
 #      revoked and key B's creator demoted to VIEWER; once replayed, a new replica session and
 #      the open one both refuse key A (API_KEY_REVOKED), and key B is capped to what a VIEWER
 #      may hold: the key cache must be emptied by the replayed invalidations
+#   4b. key usage (billium.usage_database naming this database on the replica): counted in the
+#      replica's memory, written on neither server; the status says so
 #   5. with the rate limiter: billium_authorize works on the replica (it writes no table), and
 #      with a tiny rate and a burst of 2 the third request is refused (RATE_LIMITED, 53400)
-#   6. stop the replica and remove it; drop the database and the role
+#   6. promote the replica: its worker writes the usage it counted as a standby; stop the
+#      replica and remove it; drop the database and the role
 set -uo pipefail
 # shellcheck source=test/lib/suite.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/suite.sh"
@@ -54,6 +57,8 @@ q() { "$PG_BIN/psql" -X -q -At -v ON_ERROR_STOP=1 -d "$DB" "$@"; }
 qapp() { q -U "$APP" "$@"; }
 RPORT=
 rq() { "$PG_BIN/psql" -X -q -At -v ON_ERROR_STOP=1 -h "$RSOCK" -p "$RPORT" -d "$DB" -U "$APP" "$@"; }
+# On the replica as the superuser (past row-level security).
+rq_super() { "$PG_BIN/psql" -X -q -At -v ON_ERROR_STOP=1 -h "$RSOCK" -p "$RPORT" -d "$DB" -U "${PGUSER:-postgres}" "$@"; }
 
 SESSION_PID=
 cleanup() {
@@ -175,6 +180,15 @@ unix_socket_directories = '$RSOCK'
 listen_addresses = ''
 hot_standby = on
 EOF
+# Key usage counted on the replica in this suite's database, flushed (were it a primary) every second.
+USAGE=0
+[[ $(pq_primary -c "SELECT count(*) FROM pg_settings WHERE name = 'billium.usage_database'") == 1 ]] && USAGE=1
+if ((USAGE)); then
+    as_server sh -c "cat >>'$REPLICA/postgresql.auto.conf'" <<EOF
+billium.usage_database = '$DB'
+billium.usage_flush_interval = 1
+EOF
+fi
 if ((LIMITER)); then
     as_server sh -c "cat >>'$REPLICA/postgresql.auto.conf'" <<EOF
 billium.rate_limit = 1000
@@ -323,6 +337,24 @@ exec {SESSION_FD}>&-
 wait "$SESSION_PID" 2>/dev/null
 SESSION_PID=
 
+# --- 4b. key usage on the replica: counted in its memory, never written there ----------------------
+
+if ((USAGE)); then
+    got=$(rq -c "SELECT tracking || ' ' || reason FROM billium.billium_key_usage_status()" 2>"$WORK/err")
+    check "replica, key usage: counted here, and the status says it is written only after a promotion" \
+        "true counted in this hot standby's memory; written only if it is promoted" "$got"
+    for _ in 1 2 3; do
+        rq -c "BEGIN" -c "SELECT billium.billium_authenticate('${KEY[B]}') IS NULL" -c "COMMIT" >/dev/null 2>"$WORK/err"
+    done
+    sleep 2.5
+    got=$(rq -c "SELECT pending_keys >= 1 FROM billium.billium_key_usage_status()" 2>"$WORK/err")
+    got="$got $(q -c "SELECT count(*) FROM billium.key_usage") $(rq_super -c "SELECT count(*) FROM billium.key_usage" 2>>"$WORK/err")"
+    check "replica, key usage: 3 verifications of key B wait in the replica's memory; key_usage is empty on both servers" \
+        "t 0 0" "$got"
+else
+    echo "# no billium.usage_database setting in this build: the key usage checks are skipped"
+fi
+
 # --- 5. the rate limiter on the replica -----------------------------------------------------------
 
 if ((LIMITER)); then
@@ -352,6 +384,22 @@ else
 fi
 
 # --- 6. done ---------------------------------------------------------------------------------------
+
+# Promoted, the replica writes the usage it counted while a standby.
+if ((USAGE)); then
+    if as_server "$PG_BIN/pg_ctl" -D "$REPLICA" -w promote >"$WORK/err" 2>&1; then
+        got=0
+        for _ in $(seq 100); do
+            got=$(rq_super -c "SELECT count(*) FROM billium.key_usage WHERE key_id = '${KEY_ID[B]}' AND request_count >= 3 AND last_used_at IS NOT NULL" 2>/dev/null)
+            [[ $got == 1 ]] && break
+            sleep 0.1
+        done
+        check "promoted: the replica's worker writes key B's usage counted while it was a standby" 1 "$got"
+    else
+        not_ok "promote the replica"
+        diag <"$WORK/err"
+    fi
+fi
 
 if as_server "$PG_BIN/pg_ctl" -D "$REPLICA" -m fast -w stop >"$WORK/err" 2>&1; then
     ok "the replica stops cleanly"
