@@ -23,7 +23,7 @@ endif
 DATA = sql/billium--0.1.0.sql $(wildcard sql/billium--*--*.sql)
 DATA_built = sql/billium--$(EXTVERSION).sql
 
-REGRESS = permset_io permset_ops permset_soft roles catalog keys rls_plan rls_team rls_protect ratelimit sessions bad_input security principal_savepoint hostile_json secret_settings upgrade_060 gate_order key_usage
+REGRESS = permset_io permset_ops permset_soft roles catalog keys rls_plan rls_team rls_protect ratelimit sessions bad_input security principal_savepoint hostile_json secret_settings upgrade_060 gate_order key_usage request_id
 # --outputdir=test: pg_regress looks for <outputdir>/sql/<test>.sql before <inputdir>/sql/, and the
 # default outputdir (.) holds the topic files of sql/, some named like tests (catalog, keys, ...).
 REGRESS_OPTS = --inputdir=test --outputdir=test --load-extension=billium --load-extension=billium_test

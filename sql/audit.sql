@@ -28,6 +28,15 @@ COMMENT ON TABLE @extschema@.audit_log IS
 COMMENT ON COLUMN @extschema@.audit_log.request_id IS
 	'the billium.request_id of the transaction that wrote the row (the gateway''s x-request-id), or null';
 
+-- billium.request_id when the current transaction set it (else null): a value an earlier
+-- transaction left on the connection (a session-level SET behind a pooler) names another
+-- client's request, and is not written into this one's audit rows.
+CREATE FUNCTION @extschema@.billium_request_id() RETURNS text
+	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION @extschema@.billium_request_id() IS
+	'internal: billium.request_id when this transaction set it, else null (what billium_audit records)';
+REVOKE ALL ON FUNCTION @extschema@.billium_request_id() FROM PUBLIC;
+
 CREATE FUNCTION @extschema@.billium_audit(merchant_id uuid, category text, action text,
 		before jsonb, after jsonb) RETURNS void
 	LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -35,7 +44,7 @@ CREATE FUNCTION @extschema@.billium_audit(merchant_id uuid, category text, actio
 									   before, after, request_id)
 	SELECT billium_audit.merchant_id, billium_audit.category, billium_audit.action, p.kind,
 		   p.user_id, p.key_id, billium_audit.before, billium_audit.after,
-		   NULLIF(pg_catalog.current_setting('billium.request_id', true), '')
+		   @extschema@.billium_request_id()
 	FROM (SELECT (@extschema@.billium_current_principal()).*) AS p
 	-- A restore (pg_dump's scripts SET row_security = off) reloads the tables with no principal:
 	-- their rows are not new changes, and the trail is restored as it was.

@@ -1388,6 +1388,15 @@ ALTER TABLE @extschema@.audit_log ADD COLUMN request_id text;
 COMMENT ON COLUMN @extschema@.audit_log.request_id IS
 	'the billium.request_id of the transaction that wrote the row (the gateway''s x-request-id), or null';
 
+-- billium.request_id when the current transaction set it (else null): a value an earlier
+-- transaction left on the connection (a session-level SET behind a pooler) names another
+-- client's request, and is not written into this one's audit rows.
+CREATE FUNCTION @extschema@.billium_request_id() RETURNS text
+	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION @extschema@.billium_request_id() IS
+	'internal: billium.request_id when this transaction set it, else null (what billium_audit records)';
+REVOKE ALL ON FUNCTION @extschema@.billium_request_id() FROM PUBLIC;
+
 CREATE OR REPLACE FUNCTION @extschema@.billium_audit(merchant_id uuid, category text, action text,
 		before jsonb, after jsonb) RETURNS void
 	LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -1395,7 +1404,7 @@ CREATE OR REPLACE FUNCTION @extschema@.billium_audit(merchant_id uuid, category 
 									   before, after, request_id)
 	SELECT billium_audit.merchant_id, billium_audit.category, billium_audit.action, p.kind,
 		   p.user_id, p.key_id, billium_audit.before, billium_audit.after,
-		   NULLIF(pg_catalog.current_setting('billium.request_id', true), '')
+		   @extschema@.billium_request_id()
 	FROM (SELECT (@extschema@.billium_current_principal()).*) AS p
 	-- A restore (pg_dump's scripts SET row_security = off) reloads the tables with no principal:
 	-- their rows are not new changes, and the trail is restored as it was.

@@ -40,6 +40,8 @@ const { createCors } = require('./cors.js');
 
 const MAX_BODY = 64 * 1024;
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+// As billium.request_id refuses (src/request.c): sk_ or pk_ and 16 base62 characters, anywhere.
+const KEY_FRAGMENT = /[sp]k_[A-Za-z0-9]{16}/;
 const RATELIMIT_POLICY = 'billium'; // the policy's name in RateLimit-Policy and RateLimit
 const pool = new Pool({
   max: Number(process.env.PG_POOL_SIZE || 10),
@@ -321,7 +323,7 @@ const server = http.createServer((req, res) => {
   const started = Date.now();
   const given = req.headers['x-request-id'];
   // A key pasted into the wrong header is not kept: it would reach the log and the audit trail.
-  res.requestId = typeof given === 'string' && REQUEST_ID.test(given) && !/^[sp]k_/.test(given) ? given : crypto.randomUUID();
+  res.requestId = typeof given === 'string' && REQUEST_ID.test(given) && !KEY_FRAGMENT.test(given) ? given : crypto.randomUUID();
   res.setHeader('x-request-id', res.requestId);
   // Only method, path, status and the request id are logged: never a header value but that id,
   // so never a key or a token.

@@ -329,6 +329,10 @@ test('x-request-id: a well-formed one is kept, another replaced; echoed in error
   assert.equal(replaced.json.request_id, replaced.headers.get('x-request-id'));
   const keyShaped = await call('GET', `${prefix(fx.merchant)}/invoices`, { headers: { 'x-request-id': fx.sk } });
   assert.notEqual(keyShaped.headers.get('x-request-id'), fx.sk, 'a key sent as a request id is not kept');
+  // A key behind a prefix, as billium.request_id refuses it: replaced, never echoed, logged or stored.
+  const prefixed = await call('GET', `${prefix(fx.merchant)}/invoices`, { headers: { 'x-request-id': `x-${fx.sk}` } });
+  assert.match(prefixed.headers.get('x-request-id'), /^[0-9a-f-]{36}$/, 'a key behind a prefix is not kept');
+  assert.equal(prefixed.status, keyShaped.status, 'and the request is served as with no request id');
   assert.ok(!keyShaped.text.includes(fx.sk));
   const ok = await call('GET', `${prefix(fx.merchant)}/invoices`, { key: fx.sk });
   assert.match(ok.headers.get('x-request-id'), /^[0-9a-f-]{36}$/);
