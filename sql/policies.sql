@@ -97,17 +97,33 @@ BEGIN
 					   CASE WHEN command = 'SELECT' AND own_rows_column IS NOT NULL
 							THEN 'billium_merchants_listing' ELSE 'billium_merchants_with' END,
 					   permission);
-		-- A caller holding the insert permission but not this one sees the row its INSERT ...
-		-- RETURNING checks (not yet stored: no ctid), nothing else.  The index still finds the
-		-- rows by merchant; for every other caller the two arrays hold the same merchants.
-		IF command = 'SELECT' AND create_permission IS NOT NULL AND create_permission <> permission THEN
-			qual := format('%I OPERATOR(pg_catalog.=) ANY ((SELECT @extschema@.billium_merchants_returning(%L, %L, %L))::pg_catalog.uuid[])'
-						   ' AND (%s OR ctid OPERATOR(pg_catalog.=) ''(4294967295,0)''::pg_catalog.tid)',
-						   merchant_column, permission, create_permission, own_rows_column IS NOT NULL, qual);
-		END IF;
-		IF command = 'SELECT' AND own_rows_column IS NOT NULL THEN
-			qual := format('(%s) OR %I OPERATOR(pg_catalog.=) (SELECT @extschema@.billium_public_key_with(%L))',
-						   qual, own_rows_column, permission);
+		-- A view policy with a pk key's own rows or a create-only caller (issue 15).  The common
+		-- caller, which sees every row of its merchants, pays for one indexable array and one
+		-- boolean, each computed once per statement; the rest runs, per row, only for the others.
+		-- The array holds every merchant where the rest can let a row through.
+		IF command = 'SELECT' AND (own_rows_column IS NOT NULL OR
+								   (create_permission IS NOT NULL AND create_permission <> permission)) THEN
+			-- A caller holding the insert permission but not this one sees the row its INSERT ...
+			-- RETURNING checks (not yet stored: no ctid), nothing else.  Without own rows, the
+			-- array below is exactly billium_merchants_returning.
+			IF create_permission IS NOT NULL AND create_permission <> permission THEN
+				IF own_rows_column IS NULL THEN
+					qual := format('%s OR ctid OPERATOR(pg_catalog.=) ''(4294967295,0)''::pg_catalog.tid', qual);
+				ELSE
+					qual := format('%I OPERATOR(pg_catalog.=) ANY ((SELECT @extschema@.billium_merchants_returning(%L, %L, %L))::pg_catalog.uuid[])'
+								   ' AND (%s OR ctid OPERATOR(pg_catalog.=) ''(4294967295,0)''::pg_catalog.tid)',
+								   merchant_column, permission, create_permission, true, qual);
+				END IF;
+			END IF;
+			-- A pk key sees the rows it created, first: it is the one caller here with rows to see.
+			IF own_rows_column IS NOT NULL THEN
+				qual := format('%I OPERATOR(pg_catalog.=) (SELECT @extschema@.billium_public_key_with(%L)) OR (%s)',
+							   own_rows_column, permission, qual);
+			END IF;
+			qual := format('%1$I OPERATOR(pg_catalog.=) ANY ((SELECT @extschema@.billium_policy_visible_merchants(%2$L, %3$L, %4$L))::pg_catalog.uuid[])'
+						   ' AND ((SELECT @extschema@.billium_policy_visible_whole(%2$L, %3$L, %4$L)) OR (%5$s))',
+						   merchant_column, permission, COALESCE(create_permission, permission),
+						   own_rows_column IS NOT NULL, qual);
 		END IF;
 		IF row_filter IS NOT NULL THEN
 			qual := format('%s AND (%s)', row_filter, qual);

@@ -84,6 +84,18 @@ CREATE FUNCTION @extschema@.billium_merchants_returning(view_permission text, cr
 COMMENT ON FUNCTION @extschema@.billium_merchants_returning(text, text, boolean) IS
 	'the merchants where this transaction''s caller holds the view permission (none for a pk key when listing) and those where it holds the create permission but not the view permission (for view policies: a create-only caller sees the row its INSERT ... RETURNING checks)';
 
+-- For view policies with a pk key's own rows or create-only callers (billium_policy_clause): the
+-- merchants where any row may pass, to index on, and whether every row of them passes, so the
+-- common caller skips the rest of the policy (issue 15).
+CREATE FUNCTION @extschema@.billium_policy_visible_merchants(view_permission text, create_permission text,
+		own_rows boolean) RETURNS uuid[] AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
+COMMENT ON FUNCTION @extschema@.billium_policy_visible_merchants(text, text, boolean) IS
+	'for view policies: every merchant where this transaction''s caller may see a row (holds the view permission, none for a pk key with own rows; holds the create permission but not the view permission; a pk key''s own merchant when own rows)';
+CREATE FUNCTION @extschema@.billium_policy_visible_whole(view_permission text, create_permission text,
+		own_rows boolean) RETURNS boolean AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
+COMMENT ON FUNCTION @extschema@.billium_policy_visible_whole(text, text, boolean) IS
+	'for view policies: true when this transaction''s caller sees every row of billium_policy_visible_merchants (no create-only merchant, not a pk key limited to its own rows)';
+
 REVOKE ALL ON FUNCTION
 	@extschema@.billium_authenticate(text),
 	@extschema@.billium_current_principal(),
@@ -94,7 +106,9 @@ REVOKE ALL ON FUNCTION
 	@extschema@.billium_merchants_with(text),
 	@extschema@.billium_merchants_listing(text),
 	@extschema@.billium_public_key_with(text),
-	@extschema@.billium_merchants_returning(text, text, boolean)
+	@extschema@.billium_merchants_returning(text, text, boolean),
+	@extschema@.billium_policy_visible_merchants(text, text, boolean),
+	@extschema@.billium_policy_visible_whole(text, text, boolean)
 FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
 	@extschema@.billium_authenticate(text),
@@ -105,7 +119,13 @@ GRANT EXECUTE ON FUNCTION
 	@extschema@.billium_merchants_with(text),
 	@extschema@.billium_merchants_listing(text),
 	@extschema@.billium_public_key_with(text),
-	@extschema@.billium_merchants_returning(text, text, boolean)
+	@extschema@.billium_merchants_returning(text, text, boolean),
+	@extschema@.billium_policy_visible_merchants(text, text, boolean),
+	@extschema@.billium_policy_visible_whole(text, text, boolean)
 TO billium_api;
-GRANT EXECUTE ON FUNCTION @extschema@.billium_merchants_returning(text, text, boolean) TO billium_admin;
+GRANT EXECUTE ON FUNCTION
+	@extschema@.billium_merchants_returning(text, text, boolean),
+	@extschema@.billium_policy_visible_merchants(text, text, boolean),
+	@extschema@.billium_policy_visible_whole(text, text, boolean)
+TO billium_admin;
 GRANT EXECUTE ON FUNCTION @extschema@.billium_act_as(uuid) TO billium_admin;

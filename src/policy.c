@@ -1,9 +1,10 @@
 /*
  * policy.c: what the row-level security policies ask (sql/policies.sql generates them): the
- * merchants where this transaction's caller holds a permission, a pk key's own id, and the
- * caller's permissions on one merchant.  Each asks the gate for the caller (gate_caller: who is
- * calling, then the rate limit), so a request that only ever meets the policies (PostgREST, plain
- * SQL) is charged once per transaction and bucket as one through billium_authorize is.
+ * merchants where this transaction's caller holds a permission, a pk key's own id, a view
+ * policy's indexed merchants and whether the caller sees all their rows, and the caller's
+ * permissions on one merchant.  Each asks the gate for the caller (gate_caller: who is calling,
+ * then the rate limit), so a request that only ever meets the policies (PostgREST, plain SQL) is
+ * charged once per transaction and bucket as one through billium_authorize is.
  */
 #include "postgres.h"
 
@@ -155,4 +156,103 @@ billium_merchants_returning(PG_FUNCTION_ARGS)
 	}
 	PG_RETURN_ARRAYTYPE_P(
 		construct_array(merchants, kept, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
+}
+
+/* Whether uuid Datum needle is one of the n in haystack. */
+static bool
+uuid_among(Datum needle, const Datum *haystack, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (memcmp(DatumGetUUIDP(needle), DatumGetUUIDP(haystack[i]), sizeof(pg_uuid_t)) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * The merchants of a view policy (see billium_policy_visible_merchants) into *merchants, as
+ * Datums; returns whether the caller sees every row of them (no create-only merchant, and not a
+ * pk key limited to its own rows).
+ */
+static bool
+policy_visible_merchants(text *view_name, text *create_name, bool own_rows, Datum **merchants,
+						 int *n_merchants)
+{
+	const Principal *principal = gate_caller(NULL);
+	BilliumPermset view = permset_from_token(VARDATA_ANY(view_name), VARSIZE_ANY_EXHDR(view_name));
+	BilliumPermset create =
+		permset_from_token(VARDATA_ANY(create_name), VARSIZE_ANY_EXHDR(create_name));
+	bool own_rows_key = own_rows && principal->kind == PRINCIPAL_API_KEY &&
+						principal->key_type == BILLIUM_KEY_PUBLIC &&
+						(principal->permissions & view) == view;
+	bool whole = !own_rows_key;
+	Datum *seeing;
+	Datum *viewing;
+	Datum *creating;
+	int n_seeing;
+	int n_viewing;
+	int n_creating;
+	int kept;
+
+	deconstruct_array(DatumGetArrayTypeP(merchants_holding(principal, view, own_rows)), UUIDOID,
+					  UUID_LEN, false, TYPALIGN_CHAR, &seeing, NULL, &n_seeing);
+	deconstruct_array(DatumGetArrayTypeP(merchants_holding(principal, view, false)), UUIDOID,
+					  UUID_LEN, false, TYPALIGN_CHAR, &viewing, NULL, &n_viewing);
+	deconstruct_array(DatumGetArrayTypeP(merchants_holding(principal, create, false)), UUIDOID,
+					  UUID_LEN, false, TYPALIGN_CHAR, &creating, NULL, &n_creating);
+	*merchants = palloc(sizeof(Datum) * (n_seeing + n_creating + 1));
+	memcpy(*merchants, seeing, sizeof(Datum) * n_seeing);
+	kept = n_seeing;
+	for (int i = 0; i < n_creating; i++)
+	{
+		if (uuid_among(creating[i], viewing, n_viewing))
+			continue;
+		whole = false;
+		if (!uuid_among(creating[i], *merchants, kept))
+			(*merchants)[kept++] = creating[i];
+	}
+	if (own_rows_key)
+	{
+		Datum own = UUIDPGetDatum((pg_uuid_t *)&principal->merchant_id);
+
+		if (!uuid_among(own, *merchants, kept))
+			(*merchants)[kept++] = own;
+	}
+	*n_merchants = kept;
+	return whole;
+}
+
+/*
+ * billium_policy_visible_merchants(view, create, own_rows): for a view policy, every merchant
+ * where this transaction's caller may see any row: those where it holds view (none for a pk key
+ * when the table has own rows), those where it holds create but not view (the row its own
+ * INSERT ... RETURNING checks), and a pk key's own merchant (the rows it created).  The policy
+ * indexes on it; billium_policy_visible_whole says whether the rest of the policy may be skipped.
+ */
+PG_FUNCTION_INFO_V1(billium_policy_visible_merchants);
+Datum
+billium_policy_visible_merchants(PG_FUNCTION_ARGS)
+{
+	Datum *merchants;
+	int n;
+
+	policy_visible_merchants(PG_GETARG_TEXT_PP(0), PG_GETARG_TEXT_PP(1), PG_GETARG_BOOL(2),
+							 &merchants, &n);
+	PG_RETURN_ARRAYTYPE_P(construct_array(merchants, n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
+}
+
+/*
+ * billium_policy_visible_whole(view, create, own_rows): true when the caller sees every row of
+ * billium_policy_visible_merchants (it creates nowhere it may not view, and is not a pk key
+ * limited to its own rows): the common case, where a view policy's per-row remainder is one
+ * boolean already computed for the statement.
+ */
+PG_FUNCTION_INFO_V1(billium_policy_visible_whole);
+Datum
+billium_policy_visible_whole(PG_FUNCTION_ARGS)
+{
+	Datum *merchants;
+	int n;
+
+	PG_RETURN_BOOL(policy_visible_merchants(PG_GETARG_TEXT_PP(0), PG_GETARG_TEXT_PP(1),
+											PG_GETARG_BOOL(2), &merchants, &n));
 }

@@ -25,7 +25,7 @@ BEGIN
 	END IF;
 END
 $$;
-SELECT plan(209);
+SELECT plan(217);
 
 ------------------------------------------------------------------------------------------------
 -- Fixtures, as the superuser.  Merchant A ...001 and B ...002.  A: OWNER, VIEWER.  B: OWNER,
@@ -114,6 +114,7 @@ BEGIN
 	WHEN 'sk key of A' THEN PERFORM billium_authenticate((SELECT api_key FROM keys WHERE keys.label = 'sk A'));
 	WHEN 'pk key of A' THEN PERFORM billium_authenticate((SELECT api_key FROM keys WHERE keys.label = 'pk A'));
 	WHEN 'sk key of B' THEN PERFORM billium_authenticate((SELECT api_key FROM keys WHERE keys.label = 'sk B'));
+	WHEN 'create-only key of A' THEN PERFORM billium_authenticate((SELECT api_key FROM keys WHERE keys.label = 'create-only A'));
 	WHEN 'nobody' THEN
 		PERFORM set_config('billium.api_key', '', true);
 		IF (billium_current_principal()).kind IS NOT NULL THEN
@@ -423,6 +424,37 @@ SELECT results_eq('EXECUTE leaks_reports', 'VALUES (1::bigint, 610::numeric)', f
 FROM generate_series(1, 6) n;
 DO $$ BEGIN PERFORM pg_temp.become('sk key of B'); END $$;
 SELECT results_eq('EXECUTE leaks_reports', 'VALUES (1::bigint, 1998::numeric)', 'then sk key of B: B''s report only');
+
+-- One generic plan across the cases of the invoice view policy (issue 15).  A caller that sees
+-- every row of its merchants skips the rest of the policy on a boolean computed per execution,
+-- never at plan time: after it, the same plan still keeps a create-only key to the row its own
+-- INSERT ... RETURNING checks and a pk key to the rows it created, in its own merchant only.
+DO $$ BEGIN PERFORM pg_temp.become('OWNER of A'); END $$;
+INSERT INTO keys SELECT 'create-only A', api_key
+FROM billium_create_api_key('a0000000-0000-0000-0000-000000000001', 'sk', '{invoice:create}', 'A create only');
+PREPARE leaks_create(text) AS INSERT INTO billium.invoices (merchant_id, amount, description)
+	VALUES ('a0000000-0000-0000-0000-000000000001', 5, $1) RETURNING description;
+DO $$ BEGIN PERFORM pg_temp.become('sk key of A'); END $$;
+SELECT results_eq('EXECUTE leaks_count', 'VALUES (4::bigint)', 'sk key of A, generic plan: A''s 4 invoices');
+DO $$ BEGIN PERFORM pg_temp.become('create-only key of A'); END $$;
+SELECT results_eq('EXECUTE leaks_count', 'VALUES (0::bigint)', 'then A''s create-only key, the same plan: no stored invoice');
+SELECT results_eq('EXECUTE leaks_create(''A by create-only'')', $$VALUES ('A by create-only')$$,
+				  'create-only key of A: its INSERT ... RETURNING gets its row back');
+SELECT results_eq('EXECUTE leaks_rows', 'SELECT NULL::text WHERE false', 'create-only key of A: and then sees no row, that one included');
+DO $$ BEGIN PERFORM pg_temp.become('pk key of A'); END $$;
+SELECT results_eq('EXECUTE leaks_rows', $$VALUES ('A by pk')$$, 'then A''s pk key, the same plan: only the invoice it created');
+DO $$ BEGIN PERFORM pg_temp.become('OWNER of A'); END $$;
+SELECT results_eq('EXECUTE leaks_count', 'VALUES (5::bigint)', 'then the OWNER of A, the same plan: all 5, the create-only key''s included');
+-- A row of B naming A's pk key as its creator, written past the policies: B's, never the key's.
+RESET ROLE;
+UPDATE billium.invoices SET created_by_key = (SELECT id FROM billium.api_keys WHERE name = 'A public')
+WHERE id = 'e1000000-0000-0000-0000-0000000000b2';
+SET LOCAL ROLE tap_leaks_app;
+DO $$ BEGIN PERFORM pg_temp.become('pk key of A'); END $$;
+SELECT results_eq('EXECUTE leaks_rows', $$VALUES ('A by pk')$$,
+				  'pk key of A: a row of B naming it as creator stays out of its rows');
+SELECT ok((SELECT generic_plans > 1 FROM pg_prepared_statements WHERE name = 'leaks_rows'),
+		  'and every one of those ran the cached generic plan');
 
 DEALLOCATE ALL;
 SELECT * FROM finish();
