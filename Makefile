@@ -4,6 +4,7 @@ MODULE_big = billium
 OBJS = src/billium.o src/catalog.o src/catalog_sql.o src/factors.o src/parse_permset.o src/permset.o \
        src/roles.o src/parse_key.o src/errors.o src/lookup.o src/keys.o src/principal.o src/gate.o \
        src/caller.o src/policy.o src/cache.o \
+       src/bounded_map.o src/key_cache.o src/team_cache.o src/rate_cache.o \
        src/parse_jwt.o src/jwt_signature.o src/session.o src/secrets.o src/ratelimit.o src/json_input.o src/request.o \
        src/usage.o
 
@@ -23,12 +24,12 @@ endif
 DATA = sql/billium--0.1.0.sql $(wildcard sql/billium--*--*.sql)
 DATA_built = sql/billium--$(EXTVERSION).sql
 
-REGRESS = permset_io permset_ops permset_soft roles catalog keys rls_plan rls_team rls_protect ratelimit sessions bad_input security principal_savepoint hostile_json secret_settings upgrade_060 gate_order key_usage request_id
+REGRESS = permset_io permset_ops permset_soft roles catalog keys rls_plan rls_team rls_protect ratelimit sessions bad_input security principal_savepoint hostile_json secret_settings upgrade_060 gate_order key_usage request_id cache
 # --outputdir=test: pg_regress looks for <outputdir>/sql/<test>.sql before <inputdir>/sql/, and the
 # default outputdir (.) holds the topic files of sql/, some named like tests (catalog, keys, ...).
 REGRESS_OPTS = --inputdir=test --outputdir=test --load-extension=billium --load-extension=billium_test
 EXTRA_CLEAN = test/results test/regression.diffs test/regression.out
-ISOLATION = key_revoke key_cache key_leak key_lineage ratelimit_shared race_ownership race_team race_key_caps cache_first_lookup
+ISOLATION = key_revoke key_cache key_leak key_lineage ratelimit_shared race_ownership race_team race_key_caps cache_first_lookup cache_targeted cache_shared
 ISOLATION_OPTS = --inputdir=test --load-extension=billium --load-extension=billium_test
 
 # RS256 and ES256 sessions use OpenSSL, which the server itself links.

@@ -16,10 +16,11 @@ WITH presented AS (
 ), cases AS (
 	SELECT p.what, p.api_key, a.name AS action, m.merchant_id, m.which
 	FROM presented AS p
-	CROSS JOIN billium.actions AS a
+	CROSS JOIN billium.actions AS a   -- those an API key's permissions decide (as plain.actions)
 	CROSS JOIN LATERAL (VALUES (p.merchant_id, 'own merchant'),
 							   ((SELECT merchant_id FROM bench.tenants WHERE n = 2), 'other merchant'),
 							   (NULL::uuid, 'no merchant')) AS m(merchant_id, which)
+	WHERE a.permission IS NOT NULL
 )
 SELECT what, action, which,
 	   bench.outcome_billium(api_key, action, merchant_id) AS billium,

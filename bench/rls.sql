@@ -14,6 +14,7 @@
 SET client_min_messages = warning;
 SET max_parallel_workers_per_gather = 0;
 SELECT merchant_id AS merchant, owner_id AS owner FROM bench.tenants WHERE n = 1 \gset
+SELECT api_key AS sk_key FROM bench.keys WHERE merchant_id = :'merchant' ORDER BY i LIMIT 1 \gset
 
 SET ROLE bench_app;
 BEGIN;
@@ -42,5 +43,28 @@ UPDATE bench.results AS r SET rows_seen = v.c FROM (
 	UNION ALL SELECT 'bench.invoices', count(*) FROM bench.invoices
 	UNION ALL SELECT 'bench.invoices_perrow', count(*) FROM bench.invoices_perrow) AS v
 WHERE r.part = 'rls' AND v.tbl = r.variant;
+COMMIT;
+-- RLS at the floor (issue 15): the same one-merchant query with an sk key of merchant 1 as the
+-- transaction's principal (what an API request is), billium's policies against no RLS.  The
+-- two tables alternate, run after run, and each keeps its best, so a slow patch of the machine
+-- hits both alike.
+BEGIN;
+SELECT merchant_id IS NOT NULL AS ok FROM billium.billium_authenticate(:'sk_key') \gset
+SELECT set_config('bench.merchant', :'merchant', true) IS NOT NULL AS ok \gset
+DO $$
+DECLARE
+	q text := format('SELECT count(*), sum(amount) FROM %%s WHERE merchant_id = %L', current_setting('bench.merchant'));
+	best numeric[] := '{Infinity,Infinity}';
+	tables text[] := '{billium.invoices,bench.invoices}';
+BEGIN
+	FOR r IN 1..5 LOOP
+		FOR t IN 1..2 LOOP
+			best[t] := least(best[t], bench.best_ms(format(q, tables[t]), 5));
+		END LOOP;
+	END LOOP;
+	INSERT INTO bench.results
+	SELECT 'rls', 'one merchant, sk key (index)', tables[t], best[t], NULL FROM generate_series(1, 2) AS t;
+END
+$$;
 COMMIT;
 RESET ROLE;

@@ -16,16 +16,30 @@
 #      more distinct keys than entries through a small cache);
 #   5. billium_has_permission per row over 1,000,000 permission sets (bench/permcheck.sql),
 #      against a raw bigint AND and a text[] check, as time added over a bare scan;
+#   6. the scale part (bench/scale.sh, issue 15): 100,000 keys of 10,000 merchants; the cache's
+#      hit rate and throughput with 1x, 2x and 10x as many active keys as it holds and with
+#      Zipf-skewed picks, key-creating churn at 0, 20 and 200 a second against unwatched
+#      writes, usage tracking on and off, memory per backend and shared;
+#   7. the fast path (issue 15), per call in one session: the loop, + sha256(), +
+#      billium_key_verify, + a tuned SQL verify, the gate, a one-call gate if billium has one;
+#      and RLS with an sk key as the principal against the unprotected query;
 #
 # after checking that both gates answer ~15,000 questions alike (bench/parity.sql).  The goals
-# of issue 8 are printed as met or not met: information, not an exit status.  It exits 0
-# whenever the bench ran to its end.
+# of issues 8 and 15 are printed as met or NOT met: information, not an exit status.  It exits
+# 0 whenever the bench ran to its end.
 #
 # Knobs (environment):
+#   BENCH_QUICK=1   a smoke run of a couple of minutes: the defaults below become 2 s runs, one
+#                   round, 2,000 calls, 100,000 invoices (BENCH_ROWS), and in the scale part
+#                   1,000 merchants and a 1,000-key cache (SCALE_CACHE_SIZE); figures meaningless
 #   BENCH_SECONDS   length of each pgbench run (default 10)
 #   BENCH_ROUNDS    rounds of the 7 pgbench scripts, interleaved; the best of each is kept
-#                   (default 2: 7 x 2 x 10 s; the whole bench takes about 4 minutes, plus
+#                   (default 2: 7 x 2 x 10 s; the scale part's 8 runs take BENCH_ROUNDS + 1
+#                   rounds, SCALE_ROUNDS; the whole bench takes about 12 minutes with
 #                   bench/ratelimit.sh's 45 s)
+#   BENCH_ROWS      invoices, and permission sets (default 1,000,000)
+#   SCALE_MERCHANTS merchants of the scale part (default 10,000, 10 keys each)
+#   SCALE_CACHE_SIZE  billium.key_cache_size in the scale part's database (default: the server's)
 #   BENCH_CALLS     calls per gate for the per-call timings (default 20000)
 #   BENCH_CLIENTS   pgbench clients and threads (default 2, one per core of the reference machine)
 #   BENCH_PROTOCOL  pgbench's query mode: prepared (default: what a driver with prepared
@@ -39,9 +53,15 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 cd "$BILLIUM_ROOT"
 
+if [[ ${BENCH_QUICK:-0} == 1 ]]; then
+    BENCH_SECONDS=${BENCH_SECONDS:-2} BENCH_ROUNDS=${BENCH_ROUNDS:-1} BENCH_CALLS=${BENCH_CALLS:-2000}
+    BENCH_ROWS=${BENCH_ROWS:-100000} SCALE_ROUNDS=${SCALE_ROUNDS:-1} SCALE_MERCHANTS=${SCALE_MERCHANTS:-1000} SCALE_CACHE_SIZE=${SCALE_CACHE_SIZE:-1000}
+    export RL_SECONDS=${RL_SECONDS:-1} RL_ROUNDS=${RL_ROUNDS:-1}
+fi
 BENCH_SECONDS=${BENCH_SECONDS:-10}
 BENCH_ROUNDS=${BENCH_ROUNDS:-2}
 BENCH_CALLS=${BENCH_CALLS:-20000}
+BENCH_ROWS=${BENCH_ROWS:-1000000} # invoices, and permission sets
 BENCH_CLIENTS=${BENCH_CLIENTS:-2}
 BENCH_PROTOCOL=${BENCH_PROTOCOL:-prepared}
 BENCH_SHARED_BUFFERS=${BENCH_SHARED_BUFFERS:-2GB}
@@ -61,6 +81,9 @@ done
 calc() { awk "BEGIN { printf \"%.${2:-2}f\", $1 }"; }
 
 bench_psql() { billium_psql -d "$BENCH_DB" "$@"; }
+
+# shellcheck source=bench/scale.sh
+source bench/scale.sh
 
 # ---------------------------------------------------------------------------
 # Setup: the cluster, the data, and a check that both gates answer alike
@@ -82,7 +105,7 @@ setup() {
     billium_log "loading the bench data (1,000 merchants, 3,000 users, 10,000 keys, 1,000,000" \
         "invoices in 3 tables, 1,000,000 permission sets, the plain-SQL peer)"
     createdb "$BENCH_DB"
-    bench_psql -f bench/setup.sql
+    bench_psql -v rows="$BENCH_ROWS" -f bench/setup.sql
     # Read every table once, so that no part pays for the first touch of a page.
     bench_psql -c 'CREATE EXTENSION pg_prewarm' \
         -c "SELECT sum(pg_prewarm(c.oid)) FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace
@@ -126,13 +149,18 @@ best_of_3() {
                               SELECT $agg FROM rounds"
 }
 
-# 'loop' is the PL/pgSQL loop with no gate: included in every per-call figure.
+# 'loop' is the PL/pgSQL loop with no gate: included in every per-call figure.  The fast path's
+# steps (issue 15) run in the same rounds: sha256() alone (the floor), billium_key_verify, a
+# tuned SQL verify, and the one-call gate when bench/setup.sql found one.
 per_call() {
-    local out
-    billium_log "timing $BENCH_CALLS calls of each gate over the $BENCH_KEYS keys, best of 3 rounds"
+    local out gates=(loop sha256 verify sqlverify billium plain authenticate)
+    ONECALL_FN=$(bench_psql -At -c 'SELECT fn FROM bench.onecall_gate')
+    [[ -z $ONECALL_FN ]] || gates+=(onecall)
+    billium_log "timing $BENCH_CALLS calls of each gate over the $BENCH_KEYS keys, best of 3 rounds" \
+        "(one-call gate: ${ONECALL_FN:-none})"
     # Captured first, then split: an error inside <(...) would escape set -e.
-    out=$(best_of_3 loop billium plain authenticate)
-    read -r LOOP_US BILLIUM_US PLAIN_US AUTH_HIT_US <<<"$out"
+    out=$(best_of_3 "${gates[@]}")
+    read -r LOOP_US SHA_US VERIFY_US SQLVERIFY_US BILLIUM_US PLAIN_US AUTH_HIT_US ONECALL_US <<<"$out"
 }
 
 # The miss path: a session whose key cache is off from its start (billium.key_cache_size = 0 is
@@ -177,7 +205,7 @@ pgbench_scripts() {
         mkdir -p "$PGBENCH_DIR"
         local f
         for f in bench/pgbench/*.sql; do
-            sed -E "s/:(api_key|merchant_id)\b/'&'/g" "$f" >"$PGBENCH_DIR/$(basename "$f")"
+            sed -E "s/:(api_key|merchant_id|churn_merchant|churn_owner)\b/'&'/g" "$f" >"$PGBENCH_DIR/$(basename "$f")"
         done
     fi
 }
@@ -236,7 +264,7 @@ result() {
 # The report
 # ---------------------------------------------------------------------------
 
-met() { awk "BEGIN { exit !($1) }" && echo met || echo "NOT MET"; }
+met() { awk "BEGIN { exit !($1) }" && echo met || echo "NOT met"; }
 
 # One line of the table.  The first column is padded by hand: printf pads by bytes, and a label
 # may hold a µ (${#label} counts characters in a UTF-8 locale, bytes otherwise: off by one at worst).
@@ -282,8 +310,8 @@ report() {
     mem_ok=$(met "$MEM_SMALL_PEAK <= $MEM_AT_SMALL")
 
     echo
-    echo "billium bench: PostgreSQL $server, $(nproc) cores, shared_buffers $BENCH_SHARED_BUFFERS;" \
-        "1,000 merchants, 10,000 keys, 1,000,000 invoices."
+    echo "billium bench: PostgreSQL $server, $(nproc) cores ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo |
+        head -n 1)), shared_buffers $BENCH_SHARED_BUFFERS; 1,000 merchants, 10,000 keys, 1,000,000 invoices."
     # Other work on the machine slows every figure; the load average says how much there was.
     echo "Load average (1 min) at the start: $LOAD_START, at the end: $(cut -d ' ' -f 1 /proc/loadavg)" \
         "(other work on the machine slows every figure)"
@@ -333,6 +361,8 @@ report() {
     row "   billium_has_permission / raw bigint AND" "$add_b" "$add_i" "$perm_floor"
     row "   billium_has_permission / 'invoice:view' = ANY(text[])" "$add_b" "$add_t" \
         "text[] adds ${perm_text}x as much"
+    scale_report
+    fast_path_report
     echo
     echo "goals (issue 8; information, not an exit status):"
     echo "  gate per call >= 20x faster than plain SQL: ${gate_ratio}x ($(met "$gate_ratio >= 20"))"
@@ -345,6 +375,51 @@ report() {
     echo "  per-row check <= 1.5x what the bigint AND adds: $perm_floor" \
         "($(if [[ $perm_floor == n/a ]]; then echo "n/a"; else met "$perm_floor <= 1.5"; fi));" \
         ">= 5x less than text[]: $perm_text ($(if [[ $perm_text == n/a ]]; then echo "n/a"; else met "$perm_text >= 5"; fi))"
+    echo "goals (issue 15; information, not an exit status):"
+    printf '  %s\n' "${SCALE_GOALS[@]}" "${FAST_GOALS[@]}"
+}
+
+floor_ratio() { if [[ $net_sha == n/a ]]; then echo n/a; else calc "$1 / $net_sha"; fi; }
+
+# 7. The fast path per call, net of the loop, and RLS with an sk key as the principal.  The
+# floor is one SHA-256 (PostgreSQL's sha256(), in the same loop); the probe of an in-memory hash
+# table that completes a verification costs tens of nanoseconds beside it.
+fast_path_report() {
+    local net_sha net_verify net_sql net_gate net_plain net_one gate_floor plain_gate rs_b rs_o rls_sk
+    local m='one merchant, sk key (index)'
+    net_sha=$(calc "$SHA_US - $LOOP_US") net_verify=$(calc "$VERIFY_US - $LOOP_US")
+    net_sql=$(calc "$SQLVERIFY_US - $LOOP_US") net_gate=$(calc "$BILLIUM_US - $LOOP_US")
+    net_plain=$(calc "$PLAIN_US - $LOOP_US")
+    # A floor or gate within the noise of the loop (a busy machine, a short run) is not divided by.
+    if awk "BEGIN { exit !($net_sha <= 0 || $net_gate <= 0) }"; then
+        net_sha=n/a gate_floor=n/a plain_gate=n/a
+    else
+        gate_floor=$(calc "$net_gate / $net_sha") plain_gate=$(calc "$net_plain / $net_gate" 1)
+    fi
+    rs_b=$(result rls "$m" billium.invoices) rs_o=$(result rls "$m" bench.invoices)
+    rls_sk=$(calc "$rs_b / $rs_o")
+    echo "7. the fast path, µs per call in one session (best of 3, interleaved), net of the loop"
+    row "   the loop alone (included in every figure below)" "$LOOP_US" "" ""
+    row "   + sha256(): the floor" "$net_sha" "" "1.00"
+    row "   + billium_key_verify (cache hit) / floor" "$net_verify" "$net_sha" "$(floor_ratio "$net_verify")"
+    row "   + tuned SQL verify (digest, index, join) / floor" "$net_sql" "$net_sha" "$(floor_ratio "$net_sql")"
+    row "   gate (authenticate + authorize) / floor" "$net_gate" "$net_sha" \
+        "$gate_floor; plpgsql gate $net_plain µs: ${plain_gate}x the gate"
+    if [[ -n $ONECALL_FN ]]; then
+        net_one=$(calc "$ONECALL_US - $LOOP_US")
+        row "   one-call gate $ONECALL_FN / floor" "$net_one" "$net_sha" \
+            "$(floor_ratio "$net_one"); $(calc "$net_plain / $net_one" 1)x faster than plpgsql"
+    else
+        row "   one-call gate" "none" "" "(no such function in this billium)"
+    fi
+    row "   RLS, one merchant, sk key principal / no RLS, ms" "$rs_b" "$rs_o" "$rls_sk"
+    FAST_GOALS=("cache-hit gate within 1.5x of the floor (sha256 + probe): $gate_floor ($(if [[ $gate_floor == n/a ]]; then echo n/a; else met "$gate_floor <= 1.5"; fi)); the plpgsql gate costs ${plain_gate}x the gate (9.1x in issue 15)")
+    if [[ -n $ONECALL_FN ]]; then
+        FAST_GOALS+=("one call that authenticates and authorizes: $ONECALL_FN, $(floor_ratio "$net_one")x the floor (met)")
+    else
+        FAST_GOALS+=("one call that authenticates and authorizes: none found (NOT met)")
+    fi
+    FAST_GOALS+=("RLS, one merchant's rows with an sk key, within 5% of no RLS: $rls_sk ($(met "$rls_sk <= 1.05"))")
 }
 
 main() {
@@ -357,6 +432,9 @@ main() {
     cache_memory
     pgbench_scripts
     pgbench_rounds
+    scale_setup
+    scale_rounds
+    scale_memory
     scans
     report
     bash bench/ratelimit.sh # the rate limiter's cost per request, on a cluster of its own

@@ -13,6 +13,12 @@
 --              and joins, no billium function involved at request time.
 
 \set QUIET on
+-- :rows, the invoices and the permission sets (1,000,000 unless run.sh says otherwise: fewer in
+-- its BENCH_QUICK smoke run).
+\if :{?rows}
+\else
+\set rows 1000000
+\endif
 CREATE EXTENSION billium;
 CREATE EXTENSION pgcrypto;  -- ships with postgresql-15; digest() is the plain gate's hash
 CREATE SCHEMA bench;
@@ -128,7 +134,7 @@ ALTER TABLE billium.invoices DISABLE TRIGGER USER;   -- the bulk load has no pri
 -- With the triggers off, the load gives the columns the server would fill (ids have no default).
 INSERT INTO billium.invoices (merchant_id, id, amount, currency, status)
 SELECT t.merchant_id, gen_random_uuid(), g % 100000, 'usd', (ARRAY['open', 'paid', 'cancelled'])[1 + g % 3]
-FROM generate_series(0, 999999) AS g JOIN bench.tenants AS t ON t.n = 1 + g % 1000
+FROM generate_series(0, :rows - 1) AS g JOIN bench.tenants AS t ON t.n = 1 + g % 1000
 ORDER BY g;   -- in arrival order: a merchant's rows lie on ~1,000 different pages
 ALTER TABLE billium.invoices ENABLE TRIGGER USER;
 
@@ -168,7 +174,7 @@ GRANT SELECT ON bench.invoices, bench.invoices_perrow, bench.team TO bench_app;
 CREATE TABLE bench.perms_gen AS
 SELECT g AS i, billium.billium_permset_from_bigint((random() * all_bits)::bigint & all_bits) AS p
 FROM (SELECT billium.billium_permset_from_names('{*}')::bigint AS all_bits) AS c,
-	 generate_series(1, 1000000) AS g;
+	 generate_series(1, :rows) AS g;
 CREATE TABLE bench.perms_permset AS SELECT p FROM bench.perms_gen ORDER BY i;
 CREATE TABLE bench.perms_bigint AS SELECT p::bigint AS b FROM bench.perms_gen ORDER BY i;
 CREATE TABLE bench.perms_text AS SELECT billium.billium_permset_names(p) AS t FROM bench.perms_gen ORDER BY i;
@@ -208,7 +214,9 @@ INSERT INTO plain.role_permissions
 SELECT r.role, p FROM billium.roles AS r, unnest(billium.billium_permset_names(r.permissions)) AS p;
 INSERT INTO plain.key_type_permissions
 SELECT kt.key_type, p FROM billium.key_types AS kt, unnest(billium.billium_permset_names(kt.permissions)) AS p;
-INSERT INTO plain.actions SELECT name, permission, secret_only FROM billium.actions;
+-- Actions that need a permission; those for one team role in a dashboard session (permission
+-- null, e.g. team.transfer_ownership) are no key's to call and are left out of the peer.
+INSERT INTO plain.actions SELECT name, permission, secret_only FROM billium.actions WHERE permission IS NOT NULL;
 
 -- Refuse to go on if the hashes do not line up: the plain gate would then refuse every key.
 DO $$
@@ -297,12 +305,59 @@ EXCEPTION WHEN OTHERS THEN
 END
 $$;
 
+-- A one-call gate (authenticate and authorize in one function, for backends that send the gate
+-- as its own statement; issue 15), if this billium has one: a function of the extension's schema,
+-- other than billium_authenticate and billium_authorize, with a text argument named like "key"
+-- (api_key, key), one named like "action", optionally a uuid named like "merchant", and defaults
+-- for any other.  Detected here rather than named, so the bench measures whatever it is called;
+-- run.sh reports which one it found, or that there is none.
+CREATE TABLE bench.onecall_gate AS
+WITH args AS (
+	SELECT p.oid, p.proname, p.pronargs, p.pronargdefaults, a.typ, a.name
+	FROM pg_proc AS p
+	JOIN pg_namespace AS n ON n.oid = p.pronamespace,
+	LATERAL unnest(coalesce(p.proallargtypes, p.proargtypes::oid[]), p.proargnames, p.proargmodes::text[])
+		AS a(typ, name, mode)
+	WHERE n.nspname = 'billium' AND p.prokind = 'f'
+	  AND p.proname NOT IN ('billium_authenticate', 'billium_authorize')
+	  AND coalesce(a.mode, 'i') IN ('i', 'b')
+)
+SELECT format('billium.%I', proname) AS fn,
+	   max(name) FILTER (WHERE typ = 'text'::regtype AND name ~ '(^|_)key$') AS key_arg,
+	   max(name) FILTER (WHERE typ = 'text'::regtype AND name ~ 'action') AS action_arg,
+	   max(name) FILTER (WHERE typ = 'uuid'::regtype AND name ~ 'merchant') AS merchant_arg
+FROM args
+GROUP BY oid, proname, pronargs, pronargdefaults
+HAVING max(name) FILTER (WHERE typ = 'text'::regtype AND name ~ '(^|_)key$') IS NOT NULL
+   AND max(name) FILTER (WHERE typ = 'text'::regtype AND name ~ 'action') IS NOT NULL
+   AND pronargs - 2 - count(*) FILTER (WHERE typ = 'uuid'::regtype AND name ~ 'merchant') <= pronargdefaults
+ORDER BY proname
+LIMIT 1;
+
 -- µs per call of one gate, over n calls cycling through the 10,000 keys, after a warm-up pass
 -- over all of them (plan caches, catalog caches, buffers, and billium's key cache, which holds
 -- 10,000 keys by default: the timed calls are cache hits unless the session turned it off).
 -- The keys are read into arrays first so the loop measures the gate, not bench.keys.  'loop'
 -- times the same loop with no gate in it: the PL/pgSQL overhead that every figure includes.
 -- 'authenticate' is billium's key verification alone, for the cache's hit and miss paths.
+-- The fast path's steps (issue 15): 'sha256', PostgreSQL's sha256() of the key (the floor: one
+-- SHA-256; the probe of an in-memory hash table adds tens of nanoseconds); 'verify',
+-- billium_key_verify (a cache hit); 'sqlverify', a tuned SQL verify (the digest, the unique
+-- index's probe, the join to the creator's team row); 'onecall', the one-call gate when
+-- bench.onecall_gate found one (an error otherwise).  Made by EXECUTE so that the one-call gate
+-- is a static call in the loop, planned once, like every other step.
+DO $do$
+DECLARE
+	g bench.onecall_gate;
+	onecall text := 'RAISE EXCEPTION ''this billium has no one-call gate'';';
+BEGIN
+	SELECT * INTO g FROM bench.onecall_gate;
+	IF FOUND THEN
+		onecall := format('PERFORM %s(%I => key_list[j], %I => ''invoices.retrieve''%s);', g.fn, g.key_arg,
+						  g.action_arg, CASE WHEN g.merchant_arg IS NOT NULL
+										THEN format(', %I => merchants[j]', g.merchant_arg) ELSE '' END);
+	END IF;
+	EXECUTE replace($fn$
 CREATE FUNCTION bench.per_call_us(gate text, n int) RETURNS double precision
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -332,12 +387,27 @@ BEGIN
 				PERFORM plain.authorize(key_list[j], 'invoices.retrieve', merchants[j]);
 			WHEN 'loop' THEN
 				PERFORM key_list[j], merchants[j];
+			WHEN 'sha256' THEN
+				PERFORM sha256(convert_to(key_list[j], 'UTF8')), merchants[j];
+			WHEN 'verify' THEN
+				PERFORM billium.billium_key_verify(key_list[j]), merchants[j];
+			WHEN 'sqlverify' THEN
+				PERFORM k.merchant_id, k.key_type, k.revoked_at, k.expires_at,
+						k.permissions OPERATOR(billium.&) tm.permissions
+				FROM billium.api_keys AS k
+				LEFT JOIN billium.team_members AS tm ON tm.merchant_id = k.merchant_id AND tm.user_id = k.created_by
+				WHERE k.key_hash = sha256(convert_to(key_list[j], 'UTF8'));
+			WHEN 'onecall' THEN
+				@ONECALL@
 			END CASE;
 		END LOOP;
 	END LOOP;
 	RETURN extract(epoch FROM clock_timestamp() - started) * 1e6 / n;
 END
 $$;
+$fn$, '@ONECALL@', onecall);
+END
+$do$;
 
 -- The key cache's memory: authenticate the first n bench keys in order (one transaction, as the
 -- calls of any backend would add them), and after every `every` keys read what this backend's

@@ -1287,12 +1287,10 @@ GRANT EXECUTE ON FUNCTION @extschema@.billium_mark_invoice_paid(uuid) TO billium
 -- A subscriber's apply worker runs with session_replication_role = replica: it fires no statement
 -- trigger for the rows it applies, and no row trigger unless enabled REPLICA or ALWAYS.  These row
 -- triggers are enabled REPLICA, so they fire there (and in a superuser's replica-mode session),
--- never in an ordinary session, where the statement triggers already do the work: every backend
--- of the subscriber forgets what an applied change makes stale.  An applied TRUNCATE needs none:
--- the table's new relfilenode invalidates it everywhere.  The audit, creator-fill and guard
+-- never in an ordinary session, where the *_invalidate_cache triggers already do the work: every
+-- backend of the subscriber forgets what an applied change makes stale.  An applied TRUNCATE fires
+-- the *_invalidate_truncate triggers, enabled ALWAYS.  The audit, creator-fill and guard
 -- triggers stay enabled ORIGIN: they ran on the origin, and the applied rows carry their result.
-COMMENT ON FUNCTION @extschema@.billium_invalidate_cache() IS
-	'trigger: tells every backend at commit that a table behind its caches changed (per statement; per row in a subscriber''s apply worker)';
 CREATE TRIGGER api_keys_invalidate_applied
 	AFTER INSERT OR UPDATE OR DELETE ON @extschema@.api_keys
 	FOR EACH ROW EXECUTE FUNCTION @extschema@.billium_invalidate_cache();
@@ -1678,3 +1676,78 @@ COMMENT ON FUNCTION @extschema@.billium_key_usage_status() IS
 	'key usage tracking: whether this database''s verifications are counted and why, the worker''s database and interval, keys counted since the last flush, the table''s size, requests left uncounted because it was full, and the last flush';
 REVOKE ALL ON FUNCTION @extschema@.billium_key_usage_status() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.billium_key_usage_status() TO billium_api;
+
+-- ---------------------------------------------------------------------------------------------
+-- Caches (issue 15: targeted invalidation, eviction, the shared key cache; issue 13: one
+-- invalidation for the three caches)
+-- ---------------------------------------------------------------------------------------------
+
+COMMENT ON FUNCTION @extschema@.billium_invalidate_cache() IS
+	'trigger: makes stale, at commit, what billium''s caches hold for the merchants and users of the rows written (per row; everything for TRUNCATE; per statement on actions)';
+DROP TRIGGER api_keys_invalidate_cache ON @extschema@.api_keys;
+DROP TRIGGER team_members_invalidate_cache ON @extschema@.team_members;
+DROP TRIGGER merchants_invalidate_cache ON @extschema@.merchants;
+DROP TRIGGER users_invalidate_cache ON @extschema@.users;
+-- Verified keys, users' merchants and merchants' rate limits are cached (per backend, and keys in
+-- shared memory when billium is preloaded: src/cache.c).  A write makes stale only what depends on
+-- the merchants and users of its rows: a key depends on its merchant's keys and team, a user's
+-- merchants on the user's team rows and factors and on the merchants' requirements.  Per row, so
+-- the trigger knows which; TRUNCATE (enabled ALWAYS, as an applied one fires in replica mode too)
+-- makes everything stale.  Updates of users count only when a factor changes.
+CREATE TRIGGER api_keys_invalidate_cache
+	AFTER INSERT OR UPDATE OR DELETE ON @extschema@.api_keys
+	FOR EACH ROW EXECUTE FUNCTION @extschema@.billium_invalidate_cache();
+CREATE TRIGGER team_members_invalidate_cache
+	AFTER INSERT OR UPDATE OR DELETE ON @extschema@.team_members
+	FOR EACH ROW EXECUTE FUNCTION @extschema@.billium_invalidate_cache();
+CREATE TRIGGER merchants_invalidate_cache
+	AFTER INSERT OR UPDATE OR DELETE ON @extschema@.merchants
+	FOR EACH ROW EXECUTE FUNCTION @extschema@.billium_invalidate_cache();
+CREATE TRIGGER users_invalidate_cache
+	AFTER UPDATE OF id, tfa_enabled, passkey_enabled, google_linked, github_linked, email_verified
+	ON @extschema@.users FOR EACH ROW
+	WHEN (OLD.id IS DISTINCT FROM NEW.id OR OLD.tfa_enabled IS DISTINCT FROM NEW.tfa_enabled
+		  OR OLD.passkey_enabled IS DISTINCT FROM NEW.passkey_enabled
+		  OR OLD.google_linked IS DISTINCT FROM NEW.google_linked
+		  OR OLD.github_linked IS DISTINCT FROM NEW.github_linked
+		  OR OLD.email_verified IS DISTINCT FROM NEW.email_verified)
+	EXECUTE FUNCTION @extschema@.billium_invalidate_cache();
+CREATE TRIGGER users_invalidate_cache_delete
+	AFTER DELETE ON @extschema@.users
+	FOR EACH ROW EXECUTE FUNCTION @extschema@.billium_invalidate_cache();
+CREATE TRIGGER api_keys_invalidate_truncate
+	AFTER TRUNCATE ON @extschema@.api_keys
+	FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.billium_invalidate_cache();
+ALTER TABLE @extschema@.api_keys ENABLE ALWAYS TRIGGER api_keys_invalidate_truncate;
+CREATE TRIGGER team_members_invalidate_truncate
+	AFTER TRUNCATE ON @extschema@.team_members
+	FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.billium_invalidate_cache();
+ALTER TABLE @extschema@.team_members ENABLE ALWAYS TRIGGER team_members_invalidate_truncate;
+CREATE TRIGGER merchants_invalidate_truncate
+	AFTER TRUNCATE ON @extschema@.merchants
+	FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.billium_invalidate_cache();
+ALTER TABLE @extschema@.merchants ENABLE ALWAYS TRIGGER merchants_invalidate_truncate;
+CREATE TRIGGER users_invalidate_truncate
+	AFTER TRUNCATE ON @extschema@.users
+	FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.billium_invalidate_cache();
+ALTER TABLE @extschema@.users ENABLE ALWAYS TRIGGER users_invalidate_truncate;
+
+-- The caches' statistics: the verified-key cache (shared by every backend when billium is
+-- preloaded, else this backend's), and this backend's own caches.  Counts only, no keys.
+CREATE FUNCTION @extschema@.billium_cache_stats(
+		OUT scope text, OUT capacity bigint, OUT entries bigint, OUT hits bigint, OUT misses bigint,
+		OUT evictions bigint, OUT stale bigint)
+	RETURNS record AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION @extschema@.billium_cache_stats() IS
+	'the verified-key cache: shared or backend, its capacity, entries, hits, misses, evictions and stale entries refused';
+CREATE FUNCTION @extschema@.billium_local_cache_stats(
+		OUT cache text, OUT capacity bigint, OUT entries bigint, OUT hits bigint, OUT misses bigint,
+		OUT evictions bigint, OUT stale bigint)
+	RETURNS SETOF record AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE STRICT ROWS 3;
+COMMENT ON FUNCTION @extschema@.billium_local_cache_stats() IS
+	'this backend''s caches (keys, teams, rates): capacity, entries, hits, misses, evictions and stale entries refused';
+REVOKE ALL ON FUNCTION @extschema@.billium_cache_stats(), @extschema@.billium_local_cache_stats()
+FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.billium_cache_stats(), @extschema@.billium_local_cache_stats()
+TO billium_admin, pg_monitor;
+

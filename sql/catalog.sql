@@ -164,10 +164,29 @@ VALUES ('team.transfer_ownership', NULL, 'OWNER', true, true);
 CREATE FUNCTION @extschema@.billium_invalidate_cache() RETURNS trigger
 	AS 'MODULE_PATHNAME' LANGUAGE C;
 COMMENT ON FUNCTION @extschema@.billium_invalidate_cache() IS
-	'trigger: tells every backend at commit that a table behind its caches changed (per statement; per row in a subscriber''s apply worker)';
+	'trigger: makes stale, at commit, what billium''s caches hold for the merchants and users of the rows written (per row; everything for TRUNCATE; per statement on actions)';
 CREATE TRIGGER actions_invalidate_cache
 	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON @extschema@.actions
 	FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.billium_invalidate_cache();
+
+-- The caches' statistics: the verified-key cache (shared by every backend when billium is
+-- preloaded, else this backend's), and this backend's own caches.  Counts only, no keys.
+CREATE FUNCTION @extschema@.billium_cache_stats(
+		OUT scope text, OUT capacity bigint, OUT entries bigint, OUT hits bigint, OUT misses bigint,
+		OUT evictions bigint, OUT stale bigint)
+	RETURNS record AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION @extschema@.billium_cache_stats() IS
+	'the verified-key cache: shared or backend, its capacity, entries, hits, misses, evictions and stale entries refused';
+CREATE FUNCTION @extschema@.billium_local_cache_stats(
+		OUT cache text, OUT capacity bigint, OUT entries bigint, OUT hits bigint, OUT misses bigint,
+		OUT evictions bigint, OUT stale bigint)
+	RETURNS SETOF record AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE STRICT ROWS 3;
+COMMENT ON FUNCTION @extschema@.billium_local_cache_stats() IS
+	'this backend''s caches (keys, teams, rates): capacity, entries, hits, misses, evictions and stale entries refused';
+REVOKE ALL ON FUNCTION @extschema@.billium_cache_stats(), @extschema@.billium_local_cache_stats()
+FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.billium_cache_stats(), @extschema@.billium_local_cache_stats()
+TO billium_admin, pg_monitor;
 
 -- pg_dump keeps only the actions a deployment added.
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.actions', 'WHERE NOT builtin');

@@ -135,23 +135,49 @@ ALTER TABLE @extschema@.users ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURIT
 ALTER TABLE @extschema@.team_members ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
 ALTER TABLE @extschema@.api_keys ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
 
--- Each backend also caches verified keys: any change to what a key's verdict depends on (the key,
--- its creator's team grant or role, its merchant) empties every backend's cache at commit.
+-- Verified keys, users' merchants and merchants' rate limits are cached (per backend, and keys in
+-- shared memory when billium is preloaded: src/cache.c).  A write makes stale only what depends on
+-- the merchants and users of its rows: a key depends on its merchant's keys and team, a user's
+-- merchants on the user's team rows and factors and on the merchants' requirements.  Per row, so
+-- the trigger knows which; TRUNCATE (enabled ALWAYS, as an applied one fires in replica mode too)
+-- makes everything stale.  Updates of users count only when a factor changes.
 CREATE TRIGGER api_keys_invalidate_cache
-	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON @extschema@.api_keys
-	FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.billium_invalidate_cache();
+	AFTER INSERT OR UPDATE OR DELETE ON @extschema@.api_keys
+	FOR EACH ROW EXECUTE FUNCTION @extschema@.billium_invalidate_cache();
 CREATE TRIGGER team_members_invalidate_cache
-	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON @extschema@.team_members
-	FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.billium_invalidate_cache();
+	AFTER INSERT OR UPDATE OR DELETE ON @extschema@.team_members
+	FOR EACH ROW EXECUTE FUNCTION @extschema@.billium_invalidate_cache();
 CREATE TRIGGER merchants_invalidate_cache
-	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON @extschema@.merchants
-	FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.billium_invalidate_cache();
-
--- A user's factors decide which merchants their sessions reach: enabling one takes effect at the
--- user's next transaction in every backend, as a change of keys or teams does.
+	AFTER INSERT OR UPDATE OR DELETE ON @extschema@.merchants
+	FOR EACH ROW EXECUTE FUNCTION @extschema@.billium_invalidate_cache();
 CREATE TRIGGER users_invalidate_cache
-	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON @extschema@.users
+	AFTER UPDATE OF id, tfa_enabled, passkey_enabled, google_linked, github_linked, email_verified
+	ON @extschema@.users FOR EACH ROW
+	WHEN (OLD.id IS DISTINCT FROM NEW.id OR OLD.tfa_enabled IS DISTINCT FROM NEW.tfa_enabled
+		  OR OLD.passkey_enabled IS DISTINCT FROM NEW.passkey_enabled
+		  OR OLD.google_linked IS DISTINCT FROM NEW.google_linked
+		  OR OLD.github_linked IS DISTINCT FROM NEW.github_linked
+		  OR OLD.email_verified IS DISTINCT FROM NEW.email_verified)
+	EXECUTE FUNCTION @extschema@.billium_invalidate_cache();
+CREATE TRIGGER users_invalidate_cache_delete
+	AFTER DELETE ON @extschema@.users
+	FOR EACH ROW EXECUTE FUNCTION @extschema@.billium_invalidate_cache();
+CREATE TRIGGER api_keys_invalidate_truncate
+	AFTER TRUNCATE ON @extschema@.api_keys
 	FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.billium_invalidate_cache();
+ALTER TABLE @extschema@.api_keys ENABLE ALWAYS TRIGGER api_keys_invalidate_truncate;
+CREATE TRIGGER team_members_invalidate_truncate
+	AFTER TRUNCATE ON @extschema@.team_members
+	FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.billium_invalidate_cache();
+ALTER TABLE @extschema@.team_members ENABLE ALWAYS TRIGGER team_members_invalidate_truncate;
+CREATE TRIGGER merchants_invalidate_truncate
+	AFTER TRUNCATE ON @extschema@.merchants
+	FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.billium_invalidate_cache();
+ALTER TABLE @extschema@.merchants ENABLE ALWAYS TRIGGER merchants_invalidate_truncate;
+CREATE TRIGGER users_invalidate_truncate
+	AFTER TRUNCATE ON @extschema@.users
+	FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.billium_invalidate_cache();
+ALTER TABLE @extschema@.users ENABLE ALWAYS TRIGGER users_invalidate_truncate;
 
 -- Logical replication: regional nodes subscribed to merchants, users, team_members and api_keys
 -- (docs/replication.md).
@@ -159,9 +185,9 @@ CREATE TRIGGER users_invalidate_cache
 -- A subscriber's apply worker runs with session_replication_role = replica: it fires no statement
 -- trigger for the rows it applies, and no row trigger unless enabled REPLICA or ALWAYS.  These row
 -- triggers are enabled REPLICA, so they fire there (and in a superuser's replica-mode session),
--- never in an ordinary session, where the statement triggers already do the work: every backend
--- of the subscriber forgets what an applied change makes stale.  An applied TRUNCATE needs none:
--- the table's new relfilenode invalidates it everywhere.  The audit, creator-fill and guard
+-- never in an ordinary session, where the *_invalidate_cache triggers already do the work: every
+-- backend of the subscriber forgets what an applied change makes stale.  An applied TRUNCATE fires
+-- the *_invalidate_truncate triggers, enabled ALWAYS.  The audit, creator-fill and guard
 -- triggers stay enabled ORIGIN: they ran on the origin, and the applied rows carry their result.
 CREATE TRIGGER api_keys_invalidate_applied
 	AFTER INSERT OR UPDATE OR DELETE ON @extschema@.api_keys

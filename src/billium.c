@@ -27,7 +27,7 @@ _PG_init(void)
 	principal_init();
 	gate_init();
 	keys_init();
-	key_cache_init();
+	cache_init();
 	ratelimit_init();
 	request_init();
 	usage_init();

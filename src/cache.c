@@ -1,286 +1,545 @@
 /*
- * cache.c: verified keys, so that a request pays a SHA-256 and a hash probe instead of a query;
- * the merchants where a dashboard user holds a permission, so that a policy pays a probe; and a
- * merchant's own rate limit, so that the rate limiter does.
+ * cache.c: when a cached record is still current.  The caches themselves (key_cache.c,
+ * team_cache.c, rate_cache.c) store entries with the CacheDeps this file hands out and ask it on
+ * every hit.
  *
- * Correctness rests on the server's invalidation machinery: statement triggers on api_keys,
- * team_members, merchants and users raise a relcache invalidation, which every backend receives
- * after the writer commits (and the writer itself at its next command, or at abort, where the
- * server replays it locally so nothing derived from a rolled-back write survives).  The callback
- * only empties the table and counts; a lookup that an invalidation overtook is not stored.  The
- * tables to watch are resolved before a lookup starts (key_cache_generation), never after it:
- * an invalidation that arrives while the first lookup waits for a lock must already match; until
- * they are resolved, every invalidation counts.
+ * Targeted (billium preloaded, not in recovery): shared memory holds generation counters, one for
+ * "everything", one for "any merchant's settings" and GENERATION_SLOTS - 2 for merchants and users
+ * (a uuid hashes to a slot: a collision only makes an unrelated entry stale).  The trigger
+ * billium_invalidate_cache advances the slots of the rows a write touches at once, and again at
+ * commit, after the transaction became visible; a write of unknown rows (TRUNCATE) advances
+ * "everything".  A lookup whose answer may be cached reads the write sequence first (before its
+ * snapshot is taken: lookups read the latest committed state), then the generations it depends
+ * on, then the sequence again; a commit advances the sequence before the slots, so a commit the
+ * lookup did not see either moved the sequence (nothing is stored) or moves a slot the entry
+ * recorded (the entry is stale at its next hit).  A transaction that wrote to the tables caches
+ * nothing, so nothing derived from a write that rolls back survives.
+ *
+ * Fallback (not preloaded, or a hot standby, which replays the writer's invalidations but runs no
+ * trigger): a relcache invalidation of any of the tables empties every cache of the backend, and
+ * keys are cached per backend, not in shared memory (key_cache.c).  The trigger keeps sending that
+ * invalidation for them.  The tables are resolved before a lookup starts, never after it: an
+ * invalidation that arrives while the first lookup waits for a lock must already match.
  */
 #include "postgres.h"
 
-#include "utils/array.h"
-#include "utils/guc.h"
-#include "utils/hsearch.h"
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "commands/trigger.h"
+#include "common/hashfn.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "port/atomics.h"
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "utils/builtins.h"
 #include "utils/inval.h"
-#include "utils/memutils.h"
 
 #include "cache.h"
-#include "keys.h"
 
-typedef struct KeyCacheEntry
+#define GENERATION_SLOTS	   16384
+#define SLOT_EVERYTHING		   0
+#define SLOT_MERCHANT_SETTINGS 1
+#define SLOT_FIRST_HASHED	   2
+#define SLOT_KIND_MERCHANT	   1
+#define SLOT_KIND_USER		   2
+
+typedef struct SharedGenerations
 {
-	uint8 hash[BILLIUM_KEY_HASH_LEN]; /* hash key */
-	KeyRecord record;
-} KeyCacheEntry;
+	pg_atomic_uint64 sequence; /* advanced by every commit that advances a slot */
+	pg_atomic_uint64 slots[GENERATION_SLOTS];
+} SharedGenerations;
 
-typedef struct TeamCacheKey
+enum WatchedTable
 {
-	pg_uuid_t user_id;
-	BilliumPermset wanted;
-	bool session; /* with the team's security requirements applied */
-} TeamCacheKey;
+	WATCHED_API_KEYS,
+	WATCHED_TEAM_MEMBERS,
+	WATCHED_MERCHANTS,
+	WATCHED_USERS,
+	WATCHED_COUNT
+};
 
-typedef struct TeamCacheEntry
-{
-	TeamCacheKey key;	  /* hash key */
-	ArrayType *merchants; /* uuid[], in team_context */
-} TeamCacheEntry;
+static SharedGenerations *generations = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+#if PG_VERSION_NUM >= 150000
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+#endif
 
-typedef struct RateCacheEntry
-{
-	pg_uuid_t merchant_id; /* hash key */
-	double rate;
-	int32 burst;
-} RateCacheEntry;
-
-static int key_cache_size = 10000;
-static HTAB *rate_cache = NULL;
-static HTAB *cache = NULL;
-static HTAB *team_cache = NULL;
-static MemoryContext team_context = NULL; /* the team cache and its arrays */
-static uint64 generation = 0;
-static Oid watched_relids[4] = {InvalidOid, InvalidOid, InvalidOid, InvalidOid};
+static uint64 local_generation = 0; /* fallback flushes of this backend */
+/* Something was cached during recovery: only a flush forgets it, even once promoted. */
+static bool filled_in_recovery = false;
+static Oid watched_relids[WATCHED_COUNT];
 static bool watched_resolved = false;
 
-static void
-cache_reset(void)
+/* The slots this transaction's writes touched, advanced again at commit. */
+static uint64 touched[GENERATION_SLOTS / 64];
+static bool touched_any = false;
+
+/* ---------------------------------------------------------------------------------------------
+ * Generations
+ * ------------------------------------------------------------------------------------------- */
+
+bool
+cache_targeted(void)
 {
-	if (cache != NULL)
-		hash_destroy(cache);
-	cache = NULL;
-	if (team_context != NULL)
-		MemoryContextDelete(team_context);
-	team_context = NULL;
-	team_cache = NULL;
-	if (rate_cache != NULL)
-		hash_destroy(rate_cache);
-	rate_cache = NULL;
+	return generations != NULL && !RecoveryInProgress();
 }
 
-/* Resolved again before the next lookup: a dropped and re-created extension has new tables. */
-static void
-cache_flush(void)
+static uint32
+slot_for(int kind, const pg_uuid_t *id)
 {
-	generation++;
-	cache_reset();
-	watched_resolved = false;
+	uint64 seed = ((uint64)kind << 32) | MyDatabaseId;
+
+	return SLOT_FIRST_HASHED + (uint32)(hash_bytes_extended(id->data, UUID_LEN, seed) %
+										(GENERATION_SLOTS - SLOT_FIRST_HASHED));
+}
+
+static void
+advance(uint32 slot)
+{
+	/* The sequence first: see the fill protocol above. */
+	pg_atomic_fetch_add_u64(&generations->sequence, 1);
+	pg_atomic_fetch_add_u64(&generations->slots[slot], 1);
+}
+
+static void
+deps_add(CacheDeps *deps, uint32 slot)
+{
+	Assert(deps->count < CACHE_DEPS_MAX);
+	deps->slot[deps->count] = slot;
+	deps->seen[deps->count] = 0;
+	deps->count++;
+}
+
+void
+cache_deps_init(CacheDeps *deps)
+{
+	memset(deps, 0, sizeof(*deps));
+	deps_add(deps, SLOT_EVERYTHING);
+}
+
+void
+cache_deps_merchant(CacheDeps *deps, const pg_uuid_t *merchant_id)
+{
+	deps_add(deps, slot_for(SLOT_KIND_MERCHANT, merchant_id));
+}
+
+void
+cache_deps_user(CacheDeps *deps, const pg_uuid_t *user_id)
+{
+	deps_add(deps, slot_for(SLOT_KIND_USER, user_id));
+}
+
+void
+cache_deps_merchant_settings(CacheDeps *deps)
+{
+	deps_add(deps, SLOT_MERCHANT_SETTINGS);
+}
+
+bool
+cache_deps_current(const CacheDeps *deps)
+{
+	if (generations == NULL)
+		return true; /* the fallback empties the caches instead */
+	for (int i = 0; i < deps->count; i++)
+		if (pg_atomic_read_u64(&generations->slots[deps->slot[i]]) != deps->seen[i])
+			return false;
+	return true;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * The watched tables and the fallback
+ * ------------------------------------------------------------------------------------------- */
+
+static void
+flush_local(void)
+{
+	local_generation++;
+	key_cache_reset_local();
+	team_cache_reset();
+	rate_cache_reset();
+}
+
+/*
+ * Read the relation OIDs to compare invalidations against; inside a transaction.  A missing table
+ * (billium not installed in this database yet) leaves them unresolved, so every invalidation
+ * counts until it is.  Other OIDs than last time (the extension was dropped and created again)
+ * empty the backend's caches.
+ */
+static void
+resolve_watched(void)
+{
+	static const char *const names[WATCHED_COUNT] = {"api_keys", "team_members", "merchants",
+													 "users"};
+	Oid relids[WATCHED_COUNT];
+
+	for (int i = 0; i < WATCHED_COUNT; i++)
+	{
+		relids[i] = lookup_extension_relid(names[i]);
+		if (!OidIsValid(relids[i]))
+			return;
+	}
+	if (memcmp(watched_relids, relids, sizeof(relids)) != 0)
+		flush_local();
+	memcpy(watched_relids, relids, sizeof(relids));
+	watched_resolved = true;
+}
+
+static bool
+is_watched(Oid relid)
+{
+	for (int i = 0; i < WATCHED_COUNT; i++)
+		if (relid == watched_relids[i])
+			return true;
+	return false;
 }
 
 static void
 cache_invalidate(Datum arg pg_attribute_unused(), Oid relid)
 {
-	/* Not yet known what to watch (or a full reset): anything may be what the caches hold. */
-	if (!watched_resolved || relid == InvalidOid)
+	if (watched_resolved && relid != InvalidOid && !is_watched(relid))
+		return;
+	if (cache_targeted() && !filled_in_recovery)
 	{
-		cache_flush();
+		/* The generations say what changed; resolving again notices a re-created extension. */
+		watched_resolved = false;
 		return;
 	}
-	for (size_t i = 0; i < lengthof(watched_relids); i++)
-		if (relid == watched_relids[i])
-		{
-			cache_flush();
-			return;
-		}
-}
-
-/*
- * Read the relation OIDs the callback compares against; inside a transaction, before any lookup.
- * A missing table (billium not installed in this database yet) leaves them unresolved, so every
- * invalidation keeps counting until it is.
- */
-static void
-resolve_watched(void)
-{
-	Oid relids[lengthof(watched_relids)];
-
-	relids[0] = lookup_extension_relid("api_keys");
-	relids[1] = lookup_extension_relid("team_members");
-	relids[2] = lookup_extension_relid("merchants");
-	relids[3] = lookup_extension_relid("users"); /* factors: security requirements */
-	for (size_t i = 0; i < lengthof(relids); i++)
-		if (!OidIsValid(relids[i]))
-			return;
-	memcpy(watched_relids, relids, sizeof(relids));
-	watched_resolved = true;
+	/* Also a change replayed before a promotion whose invalidation arrives after it. */
+	flush_local();
+	watched_resolved = false;
+	filled_in_recovery = false;
 }
 
 void
-key_cache_init(void)
-{
-	DefineCustomIntVariable(
-		"billium.key_cache_size", "Verified API keys each backend remembers (0 turns it off).",
-		"Each entry takes about 200 bytes; when the cache is full it is emptied and refilled.",
-		&key_cache_size, 10000, 0, 1000000, PGC_SUSET, 0, NULL, NULL, NULL);
-	CacheRegisterRelcacheCallback(cache_invalidate, (Datum)0);
-}
-
-static HTAB *
-cache_create(void)
-{
-	HASHCTL ctl;
-
-	memset(&ctl, 0, sizeof(ctl));
-	ctl.keysize = BILLIUM_KEY_HASH_LEN;
-	ctl.entrysize = sizeof(KeyCacheEntry);
-	ctl.hcxt = TopMemoryContext;
-	return hash_create("billium key cache", Min(key_cache_size, 1024), &ctl,
-					   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-}
-
-bool
-key_cache_get(const uint8 *hash, KeyRecord *record)
-{
-	KeyCacheEntry *entry;
-
-	/* Turned off (billium.key_cache_size = 0) takes effect at once, not at the next flush. */
-	if (key_cache_size <= 0 && cache != NULL)
-		cache_reset();
-	if (cache == NULL)
-		return false;
-	entry = hash_search(cache, hash, HASH_FIND, NULL);
-	if (entry == NULL)
-		return false;
-	*record = entry->record;
-	return true;
-}
-
-/*
- * The count of flushes so far, read before a lookup; the lookup's answer is stored only if the
- * count has not moved.  Resolving what to watch comes first, so an invalidation that arrives
- * during the lookup (when it waits for a lock the writer holds) moves it.
- */
-uint64
-key_cache_generation(void)
+cache_check_tables(void)
 {
 	if (!watched_resolved)
 		resolve_watched();
-	return generation;
 }
 
-void
-key_cache_put(const uint8 *hash, const KeyRecord *record, uint64 generation_before)
+Oid
+cache_api_keys_relid(void)
 {
-	KeyCacheEntry *entry;
+	return watched_resolved ? watched_relids[WATCHED_API_KEYS] : InvalidOid;
+}
 
-	if (key_cache_size <= 0 || generation_before != generation)
-		return;
-	if (cache != NULL && hash_get_num_entries(cache) >= key_cache_size)
-		cache_reset(); /* bounded: a full cache starts over rather than growing */
-	if (cache == NULL)
-		cache = cache_create();
-	entry = hash_search(cache, hash, HASH_ENTER, NULL);
-	entry->record = *record;
+/* ---------------------------------------------------------------------------------------------
+ * Filling
+ * ------------------------------------------------------------------------------------------- */
+
+void
+cache_fill_begin(CacheFill *fill)
+{
+	if (!watched_resolved)
+		resolve_watched();
+	fill->local_generation = local_generation;
+	fill->shared_sequence = 0;
+	if (RecoveryInProgress())
+		filled_in_recovery = true;
+	if (generations != NULL)
+	{
+		fill->shared_sequence = pg_atomic_read_u64(&generations->sequence);
+		pg_memory_barrier();
+	}
 }
 
 bool
-team_cache_get(const pg_uuid_t *user_id, BilliumPermset wanted, bool session, Datum *merchants)
+cache_fill_end(const CacheFill *fill, CacheDeps *deps)
 {
-	TeamCacheKey key;
-	TeamCacheEntry *entry;
+	if (touched_any || fill->local_generation != local_generation)
+		return false;
+	if (generations == NULL)
+		return true;
+	for (int i = 0; i < deps->count; i++)
+		deps->seen[i] = pg_atomic_read_u64(&generations->slots[deps->slot[i]]);
+	pg_memory_barrier();
+	return pg_atomic_read_u64(&generations->sequence) == fill->shared_sequence;
+}
 
-	if (key_cache_size <= 0 && team_cache != NULL)
-		cache_reset();
-	if (team_cache == NULL)
-		return false;
-	memset(&key, 0, sizeof(key));
-	key.user_id = *user_id;
-	key.wanted = wanted;
-	key.session = session;
-	entry = hash_search(team_cache, &key, HASH_FIND, NULL);
-	if (entry == NULL)
-		return false;
-	/* A copy: an invalidation later in the statement may free the cache under its caller. */
-	*merchants = PointerGetDatum(palloc(VARSIZE(entry->merchants)));
-	memcpy(DatumGetPointer(*merchants), entry->merchants, VARSIZE(entry->merchants));
-	return true;
+/* ---------------------------------------------------------------------------------------------
+ * billium_invalidate_cache(): the trigger
+ * ------------------------------------------------------------------------------------------- */
+
+static void
+touch(uint32 slot)
+{
+	touched[slot / 64] |= UINT64CONST(1) << (slot % 64);
+	touched_any = true;
+	if (generations != NULL)
+		advance(slot);
+}
+
+/* The slot of the uuid in the row's column (nothing for a null; everything without the column). */
+static void
+touch_column(Relation relation, HeapTuple tuple, const char *column, int kind)
+{
+	TupleDesc desc = RelationGetDescr(relation);
+	int attnum = SPI_fnumber(desc, column);
+	bool isnull;
+	Datum value;
+
+	if (attnum <= 0)
+	{
+		touch(SLOT_EVERYTHING);
+		return;
+	}
+	value = heap_getattr(tuple, attnum, desc, &isnull);
+	if (!isnull)
+		touch(slot_for(kind, DatumGetUUIDP(value)));
+}
+
+static void
+touch_row(Relation relation, HeapTuple tuple)
+{
+	Oid relid = RelationGetRelid(relation);
+
+	if (relid == watched_relids[WATCHED_API_KEYS])
+		touch_column(relation, tuple, "merchant_id", SLOT_KIND_MERCHANT);
+	else if (relid == watched_relids[WATCHED_TEAM_MEMBERS])
+	{
+		touch_column(relation, tuple, "merchant_id", SLOT_KIND_MERCHANT);
+		touch_column(relation, tuple, "user_id", SLOT_KIND_USER);
+	}
+	else if (relid == watched_relids[WATCHED_MERCHANTS])
+	{
+		touch_column(relation, tuple, "id", SLOT_KIND_MERCHANT);
+		touch(SLOT_MERCHANT_SETTINGS);
+	}
+	else if (relid == watched_relids[WATCHED_USERS])
+		touch_column(relation, tuple, "id", SLOT_KIND_USER);
+}
+
+/* The slots of the rows written (old and new of an update), or everything for a statement. */
+static void
+touch_written(TriggerData *trigdata)
+{
+	Oid relid = RelationGetRelid(trigdata->tg_relation);
+
+	if (!watched_resolved)
+		resolve_watched();
+	if (!watched_resolved)
+	{
+		touch(SLOT_EVERYTHING);
+		return;
+	}
+	if (!is_watched(relid))
+		return; /* billium.actions: gate.c's catalog, reloaded on the relcache invalidation */
+	if (!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
+	{
+		touch(SLOT_EVERYTHING);
+		return;
+	}
+	touch_row(trigdata->tg_relation, trigdata->tg_trigtuple);
+	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
+		touch_row(trigdata->tg_relation, trigdata->tg_newtuple);
+}
+
+/*
+ * Per row in ordinary sessions and in a logical-replication subscriber's apply worker (there as a
+ * row trigger enabled REPLICA); per statement for TRUNCATE and billium.actions.  The relcache
+ * invalidation, for the fallback and for hot standbys, goes once per table and (sub)transaction:
+ * each row adding its own would flood the shared invalidation queue on a large transaction.
+ */
+PG_FUNCTION_INFO_V1(billium_invalidate_cache);
+Datum
+billium_invalidate_cache(PG_FUNCTION_ARGS)
+{
+	static TransactionId sent_xid = InvalidTransactionId;
+	static SubTransactionId sent_subxid = InvalidSubTransactionId;
+	static Oid sent_relid = InvalidOid;
+	TriggerData *trigdata = (TriggerData *)fcinfo->context;
+	Oid relid;
+	TransactionId xid;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR, errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				errmsg("billium_invalidate_cache must be called as a trigger"));
+	touch_written(trigdata);
+	relid = RelationGetRelid(trigdata->tg_relation);
+	/* A row was written, so the transaction has its xid; an abort ends the subtransaction. */
+	xid = GetTopTransactionIdIfAny();
+	if (TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) && relid == sent_relid &&
+		TransactionIdIsValid(xid) && xid == sent_xid && GetCurrentSubTransactionId() == sent_subxid)
+		PG_RETURN_POINTER(NULL);
+	CacheInvalidateRelcache(trigdata->tg_relation);
+	sent_relid = relid;
+	sent_xid = xid;
+	sent_subxid = GetCurrentSubTransactionId();
+	PG_RETURN_POINTER(NULL);
+}
+
+static void
+cache_xact_callback(XactEvent event, void *arg pg_attribute_unused())
+{
+	if (!touched_any)
+		return;
+	switch (event)
+	{
+		case XACT_EVENT_PRE_PREPARE:
+			/* COMMIT PREPARED runs elsewhere, where no callback would advance the slots. */
+			if (generations != NULL)
+				ereport(ERROR, errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						errmsg("cannot prepare a transaction that changed billium's keys, teams, "
+							   "merchants or users"),
+						errdetail(
+							"The caches of other sessions learn of such a change at its commit."));
+			return;
+		case XACT_EVENT_COMMIT:
+			/* Visible now: a lookup from here on sees the change, one before it goes stale. */
+			if (generations != NULL)
+				for (uint32 word = 0; word < lengthof(touched); word++)
+					for (uint64 bits = touched[word]; bits != 0; bits &= bits - 1)
+						advance(word * 64 + pg_rightmost_one_pos64(bits));
+			break;
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+			break;
+		default:
+			return;
+	}
+	memset(touched, 0, sizeof(touched));
+	touched_any = false;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Statistics
+ * ------------------------------------------------------------------------------------------- */
+
+static void
+stats_values(const CacheStats *stats, Datum *values)
+{
+	values[0] = Int64GetDatum(stats->capacity);
+	values[1] = Int64GetDatum(stats->entries);
+	values[2] = Int64GetDatum(stats->hits);
+	values[3] = Int64GetDatum(stats->misses);
+	values[4] = Int64GetDatum(stats->evictions);
+	values[5] = Int64GetDatum(stats->stale);
+}
+
+/* billium_cache_stats(): the verified-key cache, the shared one when billium is preloaded. */
+PG_FUNCTION_INFO_V1(billium_cache_stats);
+Datum
+billium_cache_stats(PG_FUNCTION_ARGS)
+{
+	TupleDesc desc;
+	Datum values[7];
+	bool nulls[7] = {false};
+	CacheStats stats;
+	bool shared;
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	shared = key_cache_stats(&stats);
+	values[0] = CStringGetTextDatum(shared ? "shared" : "backend");
+	stats_values(&stats, values + 1);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
+}
+
+/* billium_local_cache_stats(): this backend's caches, one row each. */
+PG_FUNCTION_INFO_V1(billium_local_cache_stats);
+Datum
+billium_local_cache_stats(PG_FUNCTION_ARGS)
+{
+	static const char *const names[] = {"keys", "teams", "rates"};
+	static void (*const readers[])(CacheStats *) = {key_cache_local_stats, team_cache_stats,
+													rate_cache_stats};
+	FuncCallContext *funcctx;
+	Datum values[7];
+	bool nulls[7] = {false};
+	CacheStats stats;
+
+	if (SRF_IS_FIRSTCALL())
+	{
+		MemoryContext old;
+		TupleDesc desc;
+
+		funcctx = SRF_FIRSTCALL_INIT();
+		old = MemoryContextSwitchTo(funcctx->multi_call_memory_ctx);
+		if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+			elog(ERROR, "return type must be a row type");
+		funcctx->tuple_desc = BlessTupleDesc(desc);
+		MemoryContextSwitchTo(old);
+	}
+	funcctx = SRF_PERCALL_SETUP();
+	if (funcctx->call_cntr >= lengthof(names))
+		SRF_RETURN_DONE(funcctx);
+	readers[funcctx->call_cntr](&stats);
+	values[0] = CStringGetTextDatum(names[funcctx->call_cntr]);
+	stats_values(&stats, values + 1);
+	SRF_RETURN_NEXT(funcctx,
+					HeapTupleGetDatum(heap_form_tuple(funcctx->tuple_desc, values, nulls)));
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Start-up
+ * ------------------------------------------------------------------------------------------- */
+
+static Size
+cache_shmem_size(void)
+{
+	return MAXALIGN(sizeof(SharedGenerations));
+}
+
+static void
+cache_shmem_init(void)
+{
+	bool found;
+
+	generations = ShmemInitStruct("billium cache generations", sizeof(SharedGenerations), &found);
+	if (!found)
+	{
+		pg_atomic_init_u64(&generations->sequence, 0);
+		for (int i = 0; i < GENERATION_SLOTS; i++)
+			pg_atomic_init_u64(&generations->slots[i], 0);
+	}
+}
+
+static void
+cache_shmem_request(void)
+{
+#if PG_VERSION_NUM >= 150000
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+#endif
+	RequestAddinShmemSpace(add_size(cache_shmem_size(), key_cache_shmem_size()));
+	key_cache_shmem_request();
+}
+
+static void
+cache_shmem_startup(void)
+{
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	cache_shmem_init();
+	key_cache_shmem_init();
+	LWLockRelease(AddinShmemInitLock);
 }
 
 void
-team_cache_put(const pg_uuid_t *user_id, BilliumPermset wanted, bool session, Datum merchants,
-			   uint64 generation_before)
+cache_init(void)
 {
-	TeamCacheKey key;
-	TeamCacheEntry *entry;
-
-	if (key_cache_size <= 0 || generation_before != generation)
+	key_cache_init();
+	team_cache_init();
+	rate_cache_init();
+	CacheRegisterRelcacheCallback(cache_invalidate, (Datum)0);
+	RegisterXactCallback(cache_xact_callback, NULL);
+	if (!process_shared_preload_libraries_in_progress)
 		return;
-	if (team_cache != NULL && hash_get_num_entries(team_cache) >= key_cache_size)
-		cache_reset();
-	if (team_cache == NULL)
-	{
-		HASHCTL ctl;
-
-		team_context =
-			AllocSetContextCreate(TopMemoryContext, "billium team cache", ALLOCSET_DEFAULT_SIZES);
-		memset(&ctl, 0, sizeof(ctl));
-		ctl.keysize = sizeof(TeamCacheKey);
-		ctl.entrysize = sizeof(TeamCacheEntry);
-		ctl.hcxt = team_context;
-		team_cache =
-			hash_create("billium team cache", 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	}
-	memset(&key, 0, sizeof(key));
-	key.user_id = *user_id;
-	key.wanted = wanted;
-	key.session = session;
-	entry = hash_search(team_cache, &key, HASH_ENTER, NULL);
-	entry->merchants =
-		(ArrayType *)MemoryContextAlloc(team_context, VARSIZE(DatumGetPointer(merchants)));
-	memcpy(entry->merchants, DatumGetPointer(merchants), VARSIZE(DatumGetPointer(merchants)));
-}
-
-bool
-rate_cache_get(const pg_uuid_t *merchant_id, double *rate, int32 *burst)
-{
-	RateCacheEntry *entry;
-
-	if (key_cache_size <= 0 && rate_cache != NULL)
-		cache_reset();
-	if (rate_cache == NULL ||
-		(entry = hash_search(rate_cache, merchant_id, HASH_FIND, NULL)) == NULL)
-		return false;
-	*rate = entry->rate;
-	*burst = entry->burst;
-	return true;
-}
-
-void
-rate_cache_put(const pg_uuid_t *merchant_id, double rate, int32 burst, uint64 generation_before)
-{
-	RateCacheEntry *entry;
-
-	if (key_cache_size <= 0 || generation_before != generation)
-		return;
-	if (rate_cache != NULL && hash_get_num_entries(rate_cache) >= key_cache_size)
-		cache_reset();
-	if (rate_cache == NULL)
-	{
-		HASHCTL ctl;
-
-		memset(&ctl, 0, sizeof(ctl));
-		ctl.keysize = sizeof(pg_uuid_t);
-		ctl.entrysize = sizeof(RateCacheEntry);
-		ctl.hcxt = TopMemoryContext;
-		rate_cache = hash_create("billium rate limit overrides", 256, &ctl,
-								 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	}
-	entry = hash_search(rate_cache, merchant_id, HASH_ENTER, NULL);
-	entry->rate = rate;
-	entry->burst = burst;
+	key_cache_shared_settings();
+#if PG_VERSION_NUM >= 150000
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = cache_shmem_request;
+#else
+	cache_shmem_request();
+#endif
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = cache_shmem_startup;
 }

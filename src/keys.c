@@ -123,11 +123,12 @@ key_verify(const char *key, size_t len, const char *action, KeyRecord *record)
 	key_hash(key, len, hash);
 	if (!key_cache_get(hash, record))
 	{
-		uint64 generation = key_cache_generation();
+		CacheFill fill;
 
+		cache_fill_begin(&fill);
 		if (!lookup_key(hash, record))
 			billium_raise(BE_API_KEY_INVALID, action, NULL);
-		key_cache_put(hash, record, generation);
+		key_cache_put(hash, record, &fill);
 	}
 	/* A leaked key is revoked too; its own code tells its owner why. */
 	if (record->revoked)

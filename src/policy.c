@@ -42,10 +42,11 @@ merchants_holding(const Principal *principal, BilliumPermset wanted, bool listin
 
 		if (!team_cache_get(&principal->user_id, wanted, principal->session, &merchants))
 		{
-			uint64 generation = key_cache_generation();
+			CacheFill fill;
 
+			cache_fill_begin(&fill);
 			merchants = lookup_user_merchants(&principal->user_id, wanted, principal->session);
-			team_cache_put(&principal->user_id, wanted, principal->session, merchants, generation);
+			team_cache_put(&principal->user_id, wanted, principal->session, merchants, &fill);
 		}
 		return merchants;
 	}

@@ -202,18 +202,18 @@ partition_lock(uint32 hash)
 
 /*
  * The merchant's own rate and burst (billium.merchants.rate_limit, rate_burst), cached with the
- * verified keys (cache.c) and emptied by the same invalidation when merchants change.
+ * merchant (rate_cache.c), stale once the merchant's row changes.
  */
 static void
 merchant_override(const pg_uuid_t *merchant_id, double *rate, int32 *burst)
 {
-	uint64 generation;
+	CacheFill fill;
 
 	if (rate_cache_get(merchant_id, rate, burst))
 		return;
-	generation = key_cache_generation();
+	cache_fill_begin(&fill);
 	lookup_merchant_rate(merchant_id, rate, burst);
-	rate_cache_put(merchant_id, *rate, *burst, generation);
+	rate_cache_put(merchant_id, *rate, *burst, &fill);
 }
 
 /*

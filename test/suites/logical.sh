@@ -253,7 +253,8 @@ check "the lag queries of docs/replication.md: the origin sees the subscriber, w
     "1 1 1 0" "$got"
 
 # The apply worker runs with session_replication_role = replica: it fires only triggers enabled
-# REPLICA or ALWAYS.  Those must be the invalidation triggers (row-level), and nothing else.
+# REPLICA or ALWAYS.  Those must be the invalidation triggers (row-level, and the TRUNCATE ones
+# enabled ALWAYS, as an applied TRUNCATE makes every cached entry stale), and nothing else.
 got=$(sq -c "SELECT string_agg(tgrelid::regclass || '.' || tgname || ' ' || tgenabled::text
                                 || CASE WHEN tgtype::int & 1 = 1 THEN ' row' ELSE ' statement' END
                                 || ' ' || tgfoid::regproc, ', ' ORDER BY tgrelid::regclass::text, tgname)
@@ -261,8 +262,8 @@ got=$(sq -c "SELECT string_agg(tgrelid::regclass || '.' || tgname || ' ' || tgen
               WHERE NOT tgisinternal AND tgenabled IN ('R', 'A')
                 AND tgrelid IN ('billium.merchants'::regclass, 'billium.users'::regclass,
                                 'billium.team_members'::regclass, 'billium.api_keys'::regclass)" 2>"$WORK/err")
-check "subscriber: the apply worker fires the row-level invalidation triggers of the 4 tables and no other billium trigger" \
-    "billium.api_keys.api_keys_invalidate_applied R row billium.billium_invalidate_cache, billium.merchants.merchants_invalidate_applied R row billium.billium_invalidate_cache, billium.team_members.team_members_invalidate_applied R row billium.billium_invalidate_cache, billium.users.users_invalidate_applied R row billium.billium_invalidate_cache" \
+check "subscriber: the apply worker fires the invalidation triggers of the 4 tables (row, and TRUNCATE) and no other billium trigger" \
+    "billium.api_keys.api_keys_invalidate_applied R row billium.billium_invalidate_cache, billium.api_keys.api_keys_invalidate_truncate A statement billium.billium_invalidate_cache, billium.merchants.merchants_invalidate_applied R row billium.billium_invalidate_cache, billium.merchants.merchants_invalidate_truncate A statement billium.billium_invalidate_cache, billium.team_members.team_members_invalidate_applied R row billium.billium_invalidate_cache, billium.team_members.team_members_invalidate_truncate A statement billium.billium_invalidate_cache, billium.users.users_invalidate_applied R row billium.billium_invalidate_cache, billium.users.users_invalidate_truncate A statement billium.billium_invalidate_cache" \
     "$got"
 
 # --- 4. a warm subscriber backend across a revoke, a demotion and a removal on the origin -----------
