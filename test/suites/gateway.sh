@@ -166,7 +166,7 @@ fi
 gateway_start "$DB" "$WORK/gateway.log" 2>"$WORK/err" || bail "the gateway starts"
 ok "the gateway listens on $GATEWAY_URL as $GATEWAY_ROLE"
 
-# The README's path from nothing to a first key: a user, a merchant and an sk key, then a call.
+# The path from nothing to a first key (docs/ways-in.md): a user, a merchant and an sk key, then a call.
 if FIRST=$(PGDATABASE=$DB bash "$ROOT/examples/gateway/first-key.sh" "first-$$@gateway.test" "First Co" 2>"$WORK/err"); then
     FIRST_M=$(sed -n 's/^merchant //p' <<<"$FIRST")
     FIRST_KEY=$(sed -n 's/^key //p' <<<"$FIRST")

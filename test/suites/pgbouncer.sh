@@ -23,8 +23,8 @@
 #     no invoices, and billium_principal_permissions() = {} on every merchant;
 #   - all of it ran on one server connection (one backend pid), so the clients really shared it.
 # Finally, informational and deterministic (one server connection): a session-level
-# `SET billium.api_key` outlives the client's transaction and is seen by the next client, as the
-# README warns, and `RESET ALL` clears it.
+# `SET billium.api_key` outlives the client's transaction and is seen by the next client, as
+# docs/ways-in.md warns, and `RESET ALL` clears it.
 set -uo pipefail
 # shellcheck source=test/lib/suite.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/suite.sh"
@@ -414,7 +414,7 @@ else
     not_ok "a session-level SET billium.api_key is still in force on the same server connection (documented; got '$seen')"
     diag <"$WORK/err"
 fi
-# RESET ALL, as the README says, clears it for whoever comes next.
+# RESET ALL, as docs/ways-in.md says, clears it for whoever comes next.
 pq -c "RESET ALL" 2>"$WORK/err"
 seen=$(pq -c "SELECT coalesce((billium.billium_current_principal()).key_id::text, 'none') || ' ' || (SELECT count(*) FROM billium.invoices)" 2>>"$WORK/err")
 if [[ $seen == "none 0" ]]; then
