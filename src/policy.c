@@ -11,11 +11,9 @@
 #include "catalog/pg_type.h"
 #include "utils/array.h"
 #include "utils/uuid.h"
-#if PG_VERSION_NUM >= 160000
-#include "varatt.h" /* VARDATA_ANY and VARSIZE_ANY_EXHDR left postgres.h in 16 */
-#endif
 
 #include "cache.h"
+#include "compat.h"
 #include "gate.h"
 #include "lookup.h"
 #include "principal.h"

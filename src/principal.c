@@ -17,6 +17,7 @@
 #include "utils/guc.h"
 #include "utils/jsonb.h"
 
+#include "compat.h"
 #include "errors.h"
 #include "json_input.h"
 #include "keys.h"

@@ -34,6 +34,7 @@
 #include "utils/uuid.h"
 
 #include "cache.h"
+#include "compat.h"
 #include "errors.h"
 #include "lookup.h"
 #include "ratelimit.h"
@@ -370,7 +371,7 @@ ratelimit_xact_callback(XactEvent event, void *arg pg_attribute_unused())
 		charged_count = 0;
 }
 
-static void refuse(const char *action, int64 retry_us) pg_attribute_noreturn();
+pg_noreturn static void refuse(const char *action, int64 retry_us);
 
 static void
 refuse(const char *action, int64 retry_us)
