@@ -6,7 +6,7 @@ OBJS = src/billium.o src/catalog.o src/catalog_sql.o src/factors.o src/parse_per
        src/caller.o src/policy.o src/cache.o \
        src/bounded_map.o src/key_cache.o src/team_cache.o src/rate_cache.o \
        src/parse_jwt.o src/jwt_signature.o src/session.o src/secrets.o src/ratelimit.o src/json_input.o src/request.o \
-       src/usage.o
+       src/usage.o src/shmem_hash.o
 
 # The current version's install script is built from the topic files of sql/, each object written
 # once, in dependency order (as pgvector builds vector--X.Y.Z.sql from sql/vector.sql).  The

@@ -26,6 +26,7 @@
 #include "secrets.h"
 #include "session.h"
 #include "usage.h"
+#include "xact_end.h"
 
 static char *api_key_setting = NULL;
 
@@ -95,18 +96,10 @@ assign_api_key(const char *newval pg_attribute_unused(), void *extra pg_attribut
 static void
 principal_xact_callback(XactEvent event, void *arg pg_attribute_unused())
 {
-	switch (event)
+	if (xact_event_ends(event))
 	{
-		case XACT_EVENT_COMMIT:
-		case XACT_EVENT_PARALLEL_COMMIT:
-		case XACT_EVENT_ABORT:
-		case XACT_EVENT_PARALLEL_ABORT:
-		case XACT_EVENT_PREPARE:
-			forget_principal();
-			saved_principals = NULL; /* freed with TopTransactionContext */
-			break;
-		default:
-			break;
+		forget_principal();
+		saved_principals = NULL; /* freed with TopTransactionContext */
 	}
 }
 
