@@ -6,7 +6,7 @@ OBJS = src/billium.o src/catalog.o src/catalog_sql.o src/factors.o src/parse_per
        src/caller.o src/policy.o src/cache.o \
        src/bounded_map.o src/key_cache.o src/team_cache.o src/rate_cache.o \
        src/parse_jwt.o src/jwt_signature.o src/session.o src/secrets.o src/ratelimit.o src/json_input.o src/request.o \
-       src/usage.o
+       src/usage.o src/shmem_hash.o
 
 # The current version's install script is built from the topic files of sql/, each object written
 # once, in dependency order (as pgvector builds vector--X.Y.Z.sql from sql/vector.sql).  The
@@ -57,7 +57,7 @@ override CFLAGS += -Wall -Wextra
 # run, and a deployment's own pgTAP suites may too (CREATE EXTENSION billium_test).
 FIXTURES = test/billium_test.control test/billium_test--1.0.sql
 
-.PHONY: test demo bench format valgrind install-fixtures uninstall-fixtures fuzz-model
+.PHONY: test test-all-versions demo bench format valgrind install-fixtures uninstall-fixtures fuzz-model
 install-fixtures:
 	$(MKDIR_P) '$(DESTDIR)$(datadir)/extension'
 	$(INSTALL_DATA) $(FIXTURES) '$(DESTDIR)$(datadir)/extension/'
@@ -65,8 +65,14 @@ install-fixtures:
 uninstall-fixtures:
 	rm -f $(addprefix '$(DESTDIR)$(datadir)/extension'/, $(notdir $(FIXTURES)))
 
+# `make test PG=18` (or 17): the same suites against that PostgreSQL, built from Debian's source
+# packages by scripts/pg-build.sh and cached; PG=15 or no PG: Debian's PostgreSQL 15.
 test:
-	bash scripts/test.sh
+	BILLIUM_PG=$(PG) bash scripts/test.sh
+
+# Every supported version this machine can get, one after the other (scripts/test-all-versions.sh).
+test-all-versions:
+	bash scripts/test-all-versions.sh
 
 # The model-based check for longer (default 10 minutes, seed from the clock) on its own throwaway
 # cluster: MODEL_SECONDS, MODEL_SEED, MODEL_MAX_COMMANDS, BILLIUM_MODEL_KNOWN (docs/testing.md).

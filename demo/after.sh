@@ -83,7 +83,9 @@ node -e 'const fs = require("fs");
 GATEWAY_SCANNING_KEYS=$WORK/public_keys.json
 gateway_setup_scanner_role "$DB"
 
-gateway_start "$DB" "$WORK/gateway.log"
+echo '{}' >"$WORK/origins.json"
+CORS_ALLOWED_ORIGINS=http://shop.acme.test CORS_MERCHANT_ORIGINS_FILE=$WORK/origins.json \
+    gateway_start "$DB" "$WORK/gateway.log"
 BASE=/api/v1/merchants/merchant/$ACME
 cat <<EOF
 The reference gateway (examples/gateway/server.js, Node.js with the pg package) now serves
@@ -108,6 +110,16 @@ request() {
         shown+=("-H 'authorization: Bearer ${secret:0:8}...'")
         ;;
     esac
+    # From a page: ORIGIN=... adds its Origin header; PREFLIGHT=METHOD makes the request the
+    # browser's OPTIONS preflight for METHOD.
+    if [[ -n ${ORIGIN:-} ]]; then
+        args+=(-H "origin: $ORIGIN")
+        shown+=("-H 'origin: $ORIGIN'")
+    fi
+    if [[ -n ${PREFLIGHT:-} ]]; then
+        args+=(-H "access-control-request-method: $PREFLIGHT" -H 'access-control-request-headers: content-type,x-api-key')
+        shown+=("-H 'access-control-request-method: $PREFLIGHT' -H 'access-control-request-headers: content-type,x-api-key'")
+    fi
     if [[ -n $body ]]; then
         args+=(-H 'content-type: application/json' -d "$body")
         shown+=("-H 'content-type: application/json' -d '$body'")
@@ -118,6 +130,8 @@ request() {
     curl -sS -X "$method" "${args[@]}" -D "$WORK/headers" -o "$WORK/body" "$GATEWAY_URL$path"
     head -n1 "$WORK/headers" | tr -d '\r'
     grep -i '^retry-after:' "$WORK/headers" | tr -d '\r' || true
+    [[ -z ${ORIGIN:-} ]] || grep -i '^access-control-' "$WORK/headers" | tr -d '\r' || true
+    [[ -s $WORK/body ]] || return 0 # a granted preflight has no body
     # One array element per line, so a list stays readable.
     node -e 'const v = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
         console.log(Array.isArray(v) ? (v.length ? "[\n  " + v.map((x) => JSON.stringify(x)).join(",\n  ") + "\n]" : "[]") : JSON.stringify(v));' \
@@ -170,7 +184,40 @@ report "$LEAK_REPORT"
 echo "(the key was revoked in the report's transaction; its owner's logs say why)"
 request GET "$BASE/invoices" x-api-key "$LEAKY"
 
-say "8. Rate limits: all of a merchant's keys share one bucket"
+say "8. From a browser: CORS for the pk key, and a secret key refused there"
+SHOP=http://shop.acme.test
+echo "(the gateway allows $SHOP for every merchant: CORS_ALLOWED_ORIGINS; per merchant: CORS_MERCHANT_ORIGINS_FILE)"
+echo "(the browser's preflight, then the call itself; a browser sends both, with its Origin header)"
+ORIGIN=$SHOP PREFLIGHT=POST request OPTIONS "$BASE/invoices"
+ORIGIN=$SHOP request POST "$BASE/invoices" x-api-key "$PK" '{"product_id":"d0000000-0000-0000-0000-000000000001","description":"Acme: from a page"}'
+echo "(an origin the gateway does not know: no grant, so the browser never sends the call)"
+ORIGIN=https://evil.example PREFLIGHT=POST request OPTIONS "$BASE/invoices"
+echo "(a secret key from a page: 403 SECRET_KEY_IN_BROWSER; the key stays live, revoking it is the owner's call)"
+ORIGIN=$SHOP request GET "$BASE/invoices" x-api-key "$SK"
+
+# The checkout page (examples/checkout) on its own origin, in headless Chromium when it is here.
+if [[ -x /usr/bin/chromium ]] && (cd "$ROOT/examples/checkout" &&
+    npm ci --no-audit --no-fund --loglevel=error >/dev/null 2>&1); then
+    PRODUCT=d0000000-0000-0000-0000-000000000001 # the walk-through's T-shirt
+    CHECKOUT_GATEWAY_URL=$GATEWAY_URL CHECKOUT_MERCHANT_ID=$ACME CHECKOUT_PK_KEY=$PK CHECKOUT_PRODUCT_ID=$PRODUCT \
+        PORT=0 node "$ROOT/examples/checkout/serve.js" >"$WORK/checkout.log" 2>&1 &
+    CHECKOUT_PID=$!
+    for _ in $(seq 50); do
+        CHECKOUT_URL=$(grep -m1 -o 'http://127\.0\.0\.1:[0-9]*' "$WORK/checkout.log") && break
+        sleep 0.1
+    done
+    # Acme's own list of origins gains the page's (the gateway reads the file again when it changes).
+    printf '{"%s": ["%s"]}\n' "$ACME" "$CHECKOUT_URL" >"$WORK/origins.json"
+    echo
+    echo "The checkout page (examples/checkout) at $CHECKOUT_URL, added to Acme's origins, in headless Chromium:"
+    node "$ROOT/examples/checkout/drive.js" "$CHECKOUT_URL" "$WORK/checkout.png" | sed 's/^/  /' || true
+    kill "$CHECKOUT_PID" 2>/dev/null || true
+    wait "$CHECKOUT_PID" 2>/dev/null || true
+else
+    echo "(the checkout page in a browser is skipped: no /usr/bin/chromium; apt-get install chromium)"
+fi
+
+say "9. Rate limits: all of a merchant's keys share one bucket"
 if [[ $HAS_LIMITER == 1 ]]; then
     echo "(as the superuser: UPDATE billium.merchants SET rate_limit = 0.02, rate_burst = 2 WHERE name = 'Acme';"
     echo " one request per 50 s, a burst of 2)"

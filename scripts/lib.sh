@@ -8,6 +8,8 @@
 # Environment knobs:
 #   PG_CONFIG             pg_config to build and run against
 #                         (default /usr/lib/postgresql/15/bin/pg_config)
+#   BILLIUM_PG            a PostgreSQL major version other than 15 (`make test PG=18`): built
+#                         from Debian's source packages by scripts/pg-build.sh, then used
 #   BILLIUM_PRELOAD       shared_preload_libraries for the cluster (default billium;
 #                         empty = preload nothing)
 #   BILLIUM_PORT          first TCP port to try (default 54329)
@@ -26,6 +28,21 @@ BILLIUM_PACKAGES=(
     make
     gcc
     libssl-dev
+    # test/suites/debian_package.sh: dpkg-buildpackage with the PostgreSQL team's pg_buildext
+    dpkg-dev
+    debhelper
+    postgresql-server-dev-all
+)
+
+# Added by scripts/pg-build.sh, which builds other PostgreSQL versions from Debian's source
+# packages (`make test PG=18`): apt-get source, the compiler's needs and the build's libraries.
+BILLIUM_PG_BUILD_PACKAGES=(
+    bison
+    flex
+    debian-archive-keyring
+    bzip2
+    pkg-config
+    zlib1g-dev
 )
 
 # The test cluster's billium.jwt_secret (written into its postgresql.conf), known to the tests.
@@ -64,6 +81,9 @@ billium_ensure_packages() {
         billium_log "no dpkg-query (not Debian?): not checking packages"
     else
         local missing
+        if [[ -n ${BILLIUM_PG:-} && ${BILLIUM_PG} != 15 ]]; then
+            BILLIUM_PACKAGES+=("${BILLIUM_PG_BUILD_PACKAGES[@]}")
+        fi
         mapfile -t missing < <(billium_missing_packages)
         if ((${#missing[@]} > 0)); then
             if ((EUID != 0)); then
@@ -81,7 +101,17 @@ billium_ensure_packages() {
 
 # Pick the PostgreSQL installation and put its bin dir first on PATH, so that
 # psql, pg_regress, pg_prove (which runs `psql`) and make all agree on one version.
+#
+# BILLIUM_PG=N (what `make test PG=N` sets) other than 15 means PostgreSQL N built from Debian's
+# source packages by scripts/pg-build.sh (cached after the first build); 15 or empty means
+# Debian's own PostgreSQL 15 (or PG_CONFIG when set).
 billium_use_pg() {
+    if [[ -n ${BILLIUM_PG:-} && ${BILLIUM_PG} != 15 ]]; then
+        local built
+        built=$(BILLIUM_PG= bash "$BILLIUM_ROOT/scripts/pg-build.sh" "$BILLIUM_PG" | tail -n 1) ||
+            billium_die "could not build PostgreSQL $BILLIUM_PG (scripts/pg-build.sh)"
+        PG_CONFIG=$built
+    fi
     local pg_config=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
     if [[ $pg_config != */* ]]; then
         pg_config=$(command -v "$pg_config") || billium_die "PG_CONFIG=$PG_CONFIG not found on PATH"
@@ -106,6 +136,19 @@ billium_build_install() {
         done
     fi
     billium_log "building and installing billium"
+    # PGXS does not know which server the objects were compiled for: after a switch (make test,
+    # then make test PG=18) the old objects would be linked as they are, and the server would
+    # refuse the library.  .pg-build-stamp names the pg_config of the last build.
+    local stamp=$BILLIUM_ROOT/.pg-build-stamp
+    if [[ ! -f $stamp || $(cat "$stamp") != "$PG_CONFIG $("$PG_CONFIG" --version)" ]]; then
+        (cd "$BILLIUM_ROOT" && make -s --no-print-directory PG_CONFIG="$PG_CONFIG" clean)
+        echo "$PG_CONFIG $("$PG_CONFIG" --version)" >"$stamp"
+    fi
+    # A PostgreSQL built by scripts/pg-build.sh is ours alone: clear the scripts another checkout
+    # installed there, so that only this checkout's versions are available.
+    if [[ -n ${BILLIUM_PG:-} && ${BILLIUM_PG} != 15 ]]; then
+        rm -f "$("$PG_CONFIG" --sharedir)"/extension/billium--*.sql
+    fi
     # PG_CONFIG on the command line so the Makefile uses ours whatever it defaults to.
     (cd "$BILLIUM_ROOT" && make -s --no-print-directory PG_CONFIG="$PG_CONFIG" &&
         make -s --no-print-directory PG_CONFIG="$PG_CONFIG" install)

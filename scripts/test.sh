@@ -169,6 +169,18 @@ run_extra_suites() {
     shopt -u nullglob
 
     for script in "${scripts[@]}"; do
+        # A suite marked "billium-suite: debian-15-only" tests what only Debian's own PostgreSQL 15
+        # has (the postgresql-15-billium package): against another version it is listed, not run.
+        if grep -q '^# billium-suite: debian-15-only' "$script" && [[ ${PG_MAJOR:-15} != 15 ]]; then
+            record "$(basename "$script" .sh)" 0 0 "not run on $PG_MAJOR: tests the Debian package for 15"
+            continue
+        fi
+        # A suite marked "billium-suite: no-valgrind" does not use the cluster under test (it
+        # checks files, or starts a server of its own): `make valgrind` lists it, not runs it.
+        if grep -q '^# billium-suite: .*no-valgrind' "$script" && [[ ${BILLIUM_UNDER_VALGRIND:-0} == 1 ]]; then
+            record "$(basename "$script" .sh)" 0 0 "not run under valgrind: does not use the cluster"
+            continue
+        fi
         section "suite ${script#test/suites/}"
         rc=0 note=
         # The cluster's PG* variables are exported, so the script just connects.
@@ -181,6 +193,18 @@ run_extra_suites() {
         ((t == 0)) || note="${note:+$note; }$t todo"
         record "$(basename "$script" .sh)" "$p" "$f" "$note"
     done
+}
+
+# --- suite 0: a strict build ---------------------------------------------------
+
+# The C compiles warning-free with -Werror and assertions on against this version.
+run_strict_build() {
+    section "strict build (-Wall -Wextra -Werror -DUSE_ASSERT_CHECKING)"
+    local log=$BILLIUM_TMPDIR/strict.log rc=0 p f t
+    bash scripts/strict-build.sh 2>&1 | tee "$log" || rc=$?
+    read -r p f t < <(count_tap "$log")
+    ((rc == 0 || f > 0)) || f=1
+    record "strict build" "$p" "$f"
 }
 
 # --- main ----------------------------------------------------------------------
@@ -201,7 +225,9 @@ main() {
     billium_build_install
     billium_install_fixtures
     billium_start_cluster
+    PG_MAJOR=$("$PG_CONFIG" --version | sed -E 's/^PostgreSQL ([0-9]+).*/\1/')
 
+    run_strict_build
     run_regression
     wait_for_server
     run_pgtap

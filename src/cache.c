@@ -39,6 +39,7 @@
 #include "utils/builtins.h"
 #include "utils/inval.h"
 
+#include "compat.h"
 #include "cache.h"
 
 #define GENERATION_SLOTS	   16384

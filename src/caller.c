@@ -10,10 +10,8 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/uuid.h"
-#if PG_VERSION_NUM >= 160000
-#include "varatt.h" /* VARDATA_ANY and VARSIZE_ANY_EXHDR left postgres.h in 16 */
-#endif
 
+#include "compat.h"
 #include "gate.h"
 #include "lookup.h"
 #include "principal.h"

@@ -7,6 +7,8 @@
 
 #include "lib/stringinfo.h"
 
+#include "compat.h"
+
 typedef enum BilliumError
 {
 	BE_API_KEY_MISSING,
@@ -32,8 +34,8 @@ typedef enum BilliumError
  * {"status":..,"code":..,"message":..,"action":..} followed by the members in extra_json (already
  * encoded, starting with a comma, or NULL).  action may be NULL.  Never returns.
  */
-extern void billium_raise(BilliumError error, const char *action, const char *extra_json)
-	pg_attribute_noreturn();
+pg_noreturn extern void billium_raise(BilliumError error, const char *action,
+									  const char *extra_json);
 
 extern void errors_init(void);
 

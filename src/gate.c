@@ -153,24 +153,17 @@ action_lookup(const char *name)
 	return action;
 }
 
+/*
+ * 403 naming what the action requires: its permission ("required"), or its team role
+ * ("required_role"), which a key never holds and a member holding another role may not use.
+ */
 static void
-deny_permission(const Action *action, const char *name)
+deny(const char *name, const char *member, const char *required)
 {
 	StringInfoData extra;
 
 	initStringInfo(&extra);
-	billium_json_member(&extra, "required", action->permission);
-	billium_raise(BE_PERMISSION_DENIED, name, extra.data);
-}
-
-/* A key holds no team role, and a member holding another role may not: 403 naming the role. */
-static void
-deny_role(const Action *action, const char *name)
-{
-	StringInfoData extra;
-
-	initStringInfo(&extra);
-	billium_json_member(&extra, "required_role", action->role);
+	billium_json_member(&extra, member, required);
 	billium_raise(BE_PERMISSION_DENIED, name, extra.data);
 }
 
@@ -183,9 +176,9 @@ authorize_key(const Principal *principal, const Action *action, const char *name
 	if (action->secret_only && principal->key_type == BILLIUM_KEY_PUBLIC)
 		billium_raise(BE_SECRET_KEY_REQUIRED, name, NULL);
 	if (action->role != NULL)
-		deny_role(action, name);
+		deny(name, "required_role", action->role);
 	if ((principal->permissions & action->required) != action->required)
-		deny_permission(action, name);
+		deny(name, "required", action->permission);
 }
 
 /* The required factors a user lacks, in the envelope's fixed order and spelling (factors.c). */
@@ -229,10 +222,10 @@ authorize_user(const Principal *principal, const Action *action, const char *nam
 
 		if (!lookup_member_role(merchant_id, &principal->user_id, role, sizeof(role)) ||
 			strcmp(role, action->role) != 0)
-			deny_role(action, name);
+			deny(name, "required_role", action->role);
 	}
 	if ((permissions & action->required) != action->required)
-		deny_permission(action, name);
+		deny(name, "required", action->permission);
 	return permissions;
 }
 

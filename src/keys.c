@@ -18,6 +18,7 @@
 #include "utils/uuid.h"
 
 #include "cache.h"
+#include "compat.h"
 #include "errors.h"
 #include "keys.h"
 #include "parse_key.h"

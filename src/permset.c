@@ -15,6 +15,7 @@
 #include "utils/builtins.h"
 #include "utils/sortsupport.h"
 
+#include "compat.h"
 #include "parse_permset.h"
 #include "permset.h"
 

@@ -11,11 +11,9 @@
 #include "catalog/pg_type.h"
 #include "utils/array.h"
 #include "utils/uuid.h"
-#if PG_VERSION_NUM >= 160000
-#include "varatt.h" /* VARDATA_ANY and VARSIZE_ANY_EXHDR left postgres.h in 16 */
-#endif
 
 #include "cache.h"
+#include "compat.h"
 #include "gate.h"
 #include "lookup.h"
 #include "principal.h"
@@ -61,6 +59,14 @@ merchants_holding(const Principal *principal, BilliumPermset wanted, bool listin
 	return PointerGetDatum(construct_empty_array(UUIDOID));
 }
 
+/* merchants_holding for this transaction's caller and the permission named. */
+static Datum
+caller_merchants_holding(text *name, bool listing)
+{
+	return merchants_holding(
+		gate_caller(NULL), permset_from_token(VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name)), listing);
+}
+
 /*
  * billium_merchants_with(permission): the merchants where this transaction's caller holds the
  * permission, for row-level security policies, which wrap it as (SELECT ...) so it runs once
@@ -71,10 +77,7 @@ PG_FUNCTION_INFO_V1(billium_merchants_with);
 Datum
 billium_merchants_with(PG_FUNCTION_ARGS)
 {
-	text *name = PG_GETARG_TEXT_PP(0);
-
-	PG_RETURN_DATUM(merchants_holding(
-		gate_caller(NULL), permset_from_token(VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name)), false));
+	PG_RETURN_DATUM(caller_merchants_holding(PG_GETARG_TEXT_PP(0), false));
 }
 
 /*
@@ -85,10 +88,7 @@ PG_FUNCTION_INFO_V1(billium_merchants_listing);
 Datum
 billium_merchants_listing(PG_FUNCTION_ARGS)
 {
-	text *name = PG_GETARG_TEXT_PP(0);
-
-	PG_RETURN_DATUM(merchants_holding(
-		gate_caller(NULL), permset_from_token(VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name)), true));
+	PG_RETURN_DATUM(caller_merchants_holding(PG_GETARG_TEXT_PP(0), true));
 }
 
 /* billium_public_key_with(permission): the caller's key id when it is a pk key holding it. */
@@ -109,6 +109,58 @@ billium_public_key_with(PG_FUNCTION_ARGS)
 	PG_RETURN_UUID_P(key_id);
 }
 
+/* Whether uuid Datum needle is one of the n in haystack. */
+static bool
+uuid_among(Datum needle, const Datum *haystack, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (memcmp(DatumGetUUIDP(needle), DatumGetUUIDP(haystack[i]), sizeof(pg_uuid_t)) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * Into *merchants (room left for one more) the merchants where the principal holds the permission
+ * view_name (none for a pk key when listing), then those where it holds create_name but not view;
+ * returns whether there is any of the second kind.
+ */
+static bool
+seeing_or_creating(const Principal *principal, text *view_name, text *create_name, bool listing,
+				   Datum **merchants, int *n_merchants)
+{
+	BilliumPermset view = permset_from_token(VARDATA_ANY(view_name), VARSIZE_ANY_EXHDR(view_name));
+	BilliumPermset create =
+		permset_from_token(VARDATA_ANY(create_name), VARSIZE_ANY_EXHDR(create_name));
+	bool create_only = false;
+	Datum *seeing;
+	Datum *viewing;
+	Datum *creating;
+	int n_seeing;
+	int n_viewing;
+	int n_creating;
+	int kept;
+
+	deconstruct_array(DatumGetArrayTypeP(merchants_holding(principal, view, listing)), UUIDOID,
+					  UUID_LEN, false, TYPALIGN_CHAR, &seeing, NULL, &n_seeing);
+	deconstruct_array(DatumGetArrayTypeP(merchants_holding(principal, view, false)), UUIDOID,
+					  UUID_LEN, false, TYPALIGN_CHAR, &viewing, NULL, &n_viewing);
+	deconstruct_array(DatumGetArrayTypeP(merchants_holding(principal, create, false)), UUIDOID,
+					  UUID_LEN, false, TYPALIGN_CHAR, &creating, NULL, &n_creating);
+	*merchants = palloc(sizeof(Datum) * (n_seeing + n_creating + 1));
+	memcpy(*merchants, seeing, sizeof(Datum) * n_seeing);
+	kept = n_seeing;
+	for (int i = 0; i < n_creating; i++)
+	{
+		if (uuid_among(creating[i], viewing, n_viewing))
+			continue;
+		create_only = true;
+		if (!uuid_among(creating[i], *merchants, kept))
+			(*merchants)[kept++] = creating[i];
+	}
+	*n_merchants = kept;
+	return create_only;
+}
+
 /*
  * billium_merchants_returning(view, create, listing): the merchants where this transaction's
  * caller holds view (none for a pk key when listing), and those where it holds create but not
@@ -120,53 +172,13 @@ PG_FUNCTION_INFO_V1(billium_merchants_returning);
 Datum
 billium_merchants_returning(PG_FUNCTION_ARGS)
 {
-	text *view_name = PG_GETARG_TEXT_PP(0);
-	text *create_name = PG_GETARG_TEXT_PP(1);
-	bool listing = PG_GETARG_BOOL(2);
-	const Principal *principal = gate_caller(NULL);
-	BilliumPermset view = permset_from_token(VARDATA_ANY(view_name), VARSIZE_ANY_EXHDR(view_name));
-	BilliumPermset create =
-		permset_from_token(VARDATA_ANY(create_name), VARSIZE_ANY_EXHDR(create_name));
-	Datum *seeing;
-	Datum *viewing;
-	Datum *creating;
-	int n_seeing;
-	int n_viewing;
-	int n_creating;
 	Datum *merchants;
 	int kept;
 
-	deconstruct_array(DatumGetArrayTypeP(merchants_holding(principal, view, listing)), UUIDOID,
-					  UUID_LEN, false, TYPALIGN_CHAR, &seeing, NULL, &n_seeing);
-	deconstruct_array(DatumGetArrayTypeP(merchants_holding(principal, view, false)), UUIDOID,
-					  UUID_LEN, false, TYPALIGN_CHAR, &viewing, NULL, &n_viewing);
-	deconstruct_array(DatumGetArrayTypeP(merchants_holding(principal, create, false)), UUIDOID,
-					  UUID_LEN, false, TYPALIGN_CHAR, &creating, NULL, &n_creating);
-	merchants = palloc(sizeof(Datum) * (n_seeing + n_creating + 1));
-	memcpy(merchants, seeing, sizeof(Datum) * n_seeing);
-	kept = n_seeing;
-	for (int i = 0; i < n_creating; i++)
-	{
-		bool views = false;
-
-		for (int j = 0; j < n_viewing && !views; j++)
-			views = memcmp(DatumGetUUIDP(creating[i]), DatumGetUUIDP(viewing[j]),
-						   sizeof(pg_uuid_t)) == 0;
-		if (!views)
-			merchants[kept++] = creating[i];
-	}
+	seeing_or_creating(gate_caller(NULL), PG_GETARG_TEXT_PP(0), PG_GETARG_TEXT_PP(1),
+					   PG_GETARG_BOOL(2), &merchants, &kept);
 	PG_RETURN_ARRAYTYPE_P(
 		construct_array(merchants, kept, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
-}
-
-/* Whether uuid Datum needle is one of the n in haystack. */
-static bool
-uuid_among(Datum needle, const Datum *haystack, int n)
-{
-	for (int i = 0; i < n; i++)
-		if (memcmp(DatumGetUUIDP(needle), DatumGetUUIDP(haystack[i]), sizeof(pg_uuid_t)) == 0)
-			return true;
-	return false;
 }
 
 /*
@@ -180,37 +192,13 @@ policy_visible_merchants(text *view_name, text *create_name, bool own_rows, Datu
 {
 	const Principal *principal = gate_caller(NULL);
 	BilliumPermset view = permset_from_token(VARDATA_ANY(view_name), VARSIZE_ANY_EXHDR(view_name));
-	BilliumPermset create =
-		permset_from_token(VARDATA_ANY(create_name), VARSIZE_ANY_EXHDR(create_name));
 	bool own_rows_key = own_rows && principal->kind == PRINCIPAL_API_KEY &&
 						principal->key_type == BILLIUM_KEY_PUBLIC &&
 						(principal->permissions & view) == view;
-	bool whole = !own_rows_key;
-	Datum *seeing;
-	Datum *viewing;
-	Datum *creating;
-	int n_seeing;
-	int n_viewing;
-	int n_creating;
+	bool create_only;
 	int kept;
 
-	deconstruct_array(DatumGetArrayTypeP(merchants_holding(principal, view, own_rows)), UUIDOID,
-					  UUID_LEN, false, TYPALIGN_CHAR, &seeing, NULL, &n_seeing);
-	deconstruct_array(DatumGetArrayTypeP(merchants_holding(principal, view, false)), UUIDOID,
-					  UUID_LEN, false, TYPALIGN_CHAR, &viewing, NULL, &n_viewing);
-	deconstruct_array(DatumGetArrayTypeP(merchants_holding(principal, create, false)), UUIDOID,
-					  UUID_LEN, false, TYPALIGN_CHAR, &creating, NULL, &n_creating);
-	*merchants = palloc(sizeof(Datum) * (n_seeing + n_creating + 1));
-	memcpy(*merchants, seeing, sizeof(Datum) * n_seeing);
-	kept = n_seeing;
-	for (int i = 0; i < n_creating; i++)
-	{
-		if (uuid_among(creating[i], viewing, n_viewing))
-			continue;
-		whole = false;
-		if (!uuid_among(creating[i], *merchants, kept))
-			(*merchants)[kept++] = creating[i];
-	}
+	create_only = seeing_or_creating(principal, view_name, create_name, own_rows, merchants, &kept);
 	if (own_rows_key)
 	{
 		Datum own = UUIDPGetDatum((pg_uuid_t *)&principal->merchant_id);
@@ -219,7 +207,7 @@ policy_visible_merchants(text *view_name, text *create_name, bool own_rows, Datu
 			(*merchants)[kept++] = own;
 	}
 	*n_merchants = kept;
-	return whole;
+	return !create_only && !own_rows_key;
 }
 
 /*

@@ -18,6 +18,7 @@
 #include "utils/jsonb.h"
 #include "utils/typcache.h"
 
+#include "compat.h"
 #include "errors.h"
 #include "json_input.h"
 #include "keys.h"
@@ -26,6 +27,7 @@
 #include "secrets.h"
 #include "session.h"
 #include "usage.h"
+#include "xact_end.h"
 
 static char *api_key_setting = NULL;
 
@@ -95,18 +97,10 @@ assign_api_key(const char *newval pg_attribute_unused(), void *extra pg_attribut
 static void
 principal_xact_callback(XactEvent event, void *arg pg_attribute_unused())
 {
-	switch (event)
+	if (xact_event_ends(event))
 	{
-		case XACT_EVENT_COMMIT:
-		case XACT_EVENT_PARALLEL_COMMIT:
-		case XACT_EVENT_ABORT:
-		case XACT_EVENT_PARALLEL_ABORT:
-		case XACT_EVENT_PREPARE:
-			forget_principal();
-			saved_principals = NULL; /* freed with TopTransactionContext */
-			break;
-		default:
-			break;
+		forget_principal();
+		saved_principals = NULL; /* freed with TopTransactionContext */
 	}
 }
 

@@ -34,9 +34,12 @@
 #include "utils/uuid.h"
 
 #include "cache.h"
+#include "compat.h"
 #include "errors.h"
 #include "lookup.h"
 #include "ratelimit.h"
+#include "shmem_hash.h"
+#include "xact_end.h"
 
 #define RATELIMIT_PARTITIONS 16 /* a power of two: dynahash picks partitions by hash bits */
 #define RATELIMIT_TRANCHE	 "billium_rate_limit"
@@ -80,7 +83,7 @@ typedef struct Bucket
 
 typedef struct RateLimitShared
 {
-	LWLockPadded *locks;		 /* RATELIMIT_PARTITIONS of them */
+	ShmemHashLocks partitions;	 /* first: shmem_hash.c sets it */
 	pg_atomic_uint64 full_until; /* full with nothing idle: no new scan before this time */
 } RateLimitShared;
 
@@ -146,12 +149,15 @@ clock_now(void)
  * Shared memory
  * ------------------------------------------------------------------------------------------- */
 
-static Size
-ratelimit_memsize(void)
-{
-	return add_size(MAXALIGN(sizeof(RateLimitShared)),
-					hash_estimate_size(bucket_count, sizeof(Bucket)));
-}
+static const ShmemHashSpec bucket_table = {
+	.header_name = "billium rate limit",
+	.header_size = sizeof(RateLimitShared),
+	.hash_name = "billium rate limit buckets",
+	.key_size = sizeof(BucketKey),
+	.entry_size = sizeof(Bucket),
+	.tranche = RATELIMIT_TRANCHE,
+	.partitions = RATELIMIT_PARTITIONS,
+};
 
 static void
 ratelimit_shmem_request(void)
@@ -160,40 +166,29 @@ ratelimit_shmem_request(void)
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
 #endif
-	RequestAddinShmemSpace(ratelimit_memsize());
-	RequestNamedLWLockTranche(RATELIMIT_TRANCHE, RATELIMIT_PARTITIONS);
+	shmem_hash_request(&bucket_table, bucket_count);
 }
 
 static void
 ratelimit_shmem_startup(void)
 {
-	HASHCTL info;
 	bool found;
 
 	if (prev_shmem_startup_hook)
 		prev_shmem_startup_hook();
 
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-	shared = ShmemInitStruct("billium rate limit", sizeof(RateLimitShared), &found);
-	if (!found)
-	{
-		shared->locks = GetNamedLWLockTranche(RATELIMIT_TRANCHE);
-		pg_atomic_init_u64(&shared->full_until, 0);
-	}
-	memset(&info, 0, sizeof(info));
-	info.keysize = sizeof(BucketKey);
-	info.entrysize = sizeof(Bucket);
-	info.num_partitions = RATELIMIT_PARTITIONS;
 	/* Fixed size: a full table evicts or refuses, and never takes other shared memory. */
-	buckets = ShmemInitHash("billium rate limit buckets", bucket_count, bucket_count, &info,
-							HASH_ELEM | HASH_BLOBS | HASH_PARTITION | HASH_FIXED_SIZE);
+	shared = shmem_hash_init(&bucket_table, bucket_count, &buckets, &found);
+	if (!found)
+		pg_atomic_init_u64(&shared->full_until, 0);
 	LWLockRelease(AddinShmemInitLock);
 }
 
 static LWLock *
 partition_lock(uint32 hash)
 {
-	return &shared->locks[hash % RATELIMIT_PARTITIONS].lock;
+	return shmem_hash_partition_lock(&shared->partitions, hash);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -280,7 +275,7 @@ make_room(int64 now, int64 *retry_us)
 		return false;
 	}
 	for (int i = 0; i < RATELIMIT_PARTITIONS; i++)
-		LWLockAcquire(&shared->locks[i].lock, LW_EXCLUSIVE);
+		LWLockAcquire(&shared->partitions.locks[i].lock, LW_EXCLUSIVE);
 	hash_seq_init(&scan, buckets);
 	while ((bucket = hash_seq_search(&scan)) != NULL)
 	{
@@ -297,7 +292,7 @@ make_room(int64 now, int64 *retry_us)
 	if (evicted == 0)
 		pg_atomic_write_u64(&shared->full_until, (uint64)(now + soonest));
 	for (int i = RATELIMIT_PARTITIONS - 1; i >= 0; i--)
-		LWLockRelease(&shared->locks[i].lock);
+		LWLockRelease(&shared->partitions.locks[i].lock);
 	*retry_us = soonest;
 	return evicted > 0;
 }
@@ -372,21 +367,11 @@ charged_this_transaction(const BucketKey *key)
 static void
 ratelimit_xact_callback(XactEvent event, void *arg pg_attribute_unused())
 {
-	switch (event)
-	{
-		case XACT_EVENT_COMMIT:
-		case XACT_EVENT_PARALLEL_COMMIT:
-		case XACT_EVENT_ABORT:
-		case XACT_EVENT_PARALLEL_ABORT:
-		case XACT_EVENT_PREPARE:
-			charged_count = 0;
-			break;
-		default:
-			break;
-	}
+	if (xact_event_ends(event))
+		charged_count = 0;
 }
 
-static void refuse(const char *action, int64 retry_us) pg_attribute_noreturn();
+pg_noreturn static void refuse(const char *action, int64 retry_us);
 
 static void
 refuse(const char *action, int64 retry_us)

@@ -11,6 +11,7 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 
+#include "compat.h"
 #include "request.h"
 
 #define REQUEST_ID_MAX 128
@@ -87,7 +88,7 @@ check_request_id(char **newval, void **extra pg_attribute_unused(),
 static void
 assign_request_id(const char *newval pg_attribute_unused(), void *extra pg_attribute_unused())
 {
-	request_id_lxid = MyProc != NULL ? MyProc->lxid : InvalidLocalTransactionId;
+	request_id_lxid = MyProc != NULL ? BILLIUM_PROC_LXID(MyProc) : InvalidLocalTransactionId;
 }
 
 PG_FUNCTION_INFO_V1(billium_request_id);
@@ -97,7 +98,7 @@ Datum
 billium_request_id(PG_FUNCTION_ARGS pg_attribute_unused())
 {
 	if (request_id == NULL || request_id[0] == '\0' || MyProc == NULL ||
-		request_id_lxid == InvalidLocalTransactionId || request_id_lxid != MyProc->lxid)
+		request_id_lxid == InvalidLocalTransactionId || request_id_lxid != BILLIUM_PROC_LXID(MyProc))
 		PG_RETURN_NULL();
 	PG_RETURN_TEXT_P(cstring_to_text(request_id));
 }

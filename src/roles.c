@@ -6,6 +6,7 @@
 
 #include "utils/builtins.h"
 
+#include "compat.h"
 #include "roles.h"
 
 #define B(bit) BILLIUM_BIT(BP_##bit)

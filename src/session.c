@@ -7,6 +7,7 @@
  */
 #include "postgres.h"
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #if OPENSSL_VERSION_NUMBER >= 0x30000000L
@@ -24,6 +25,7 @@
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
 
+#include "compat.h"
 #include "errors.h"
 #include "json_input.h"
 #include "jwt_signature.h"
@@ -93,7 +95,7 @@ session_setting_token(void)
 	return session_token != NULL && session_token[0] != '\0' ? session_token : NULL;
 }
 
-static void invalid(const char *action) pg_attribute_noreturn();
+pg_noreturn static void invalid(const char *action);
 
 static void
 invalid(const char *action)
@@ -167,7 +169,7 @@ hs256_verifies(const JwtParts *parts, const unsigned char *signature, size_t sig
 	ok = HMAC(EVP_sha256(), jwt_secret, (int)secret_len, (const unsigned char *)parts->header.text,
 			  parts->signed_len, expected, NULL) != NULL;
 #endif
-	return ok && timingsafe_bcmp(expected, signature, sizeof(expected)) == 0;
+	return ok && CRYPTO_memcmp(expected, signature, sizeof(expected)) == 0;
 }
 
 #if OPENSSL_VERSION_NUMBER >= 0x30000000L

@@ -42,7 +42,9 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "shmem_hash.h"
 #include "usage.h"
+#include "xact_end.h"
 
 #define USAGE_PARTITIONS 16 /* a power of two: dynahash picks partitions by hash bits */
 #define USAGE_TRANCHE	 "billium_key_usage"
@@ -70,7 +72,7 @@ typedef struct UsageEntry
 
 typedef struct UsageShared
 {
-	LWLockPadded *locks;		  /* USAGE_PARTITIONS of them */
+	ShmemHashLocks partitions;	  /* first: shmem_hash.c sets it */
 	pg_atomic_uint32 database_id; /* the worker's database, once connected */
 	pg_atomic_uint64 dropped;	  /* requests not counted: the table was full */
 	slock_t mutex;				  /* protects last_flush */
@@ -96,12 +98,15 @@ PGDLLEXPORT void billium_usage_worker_main(Datum arg);
  * Shared memory
  * ------------------------------------------------------------------------------------------- */
 
-static Size
-usage_memsize(void)
-{
-	return add_size(MAXALIGN(sizeof(UsageShared)),
-					hash_estimate_size(usage_max_keys, sizeof(UsageEntry)));
-}
+static const ShmemHashSpec usage_table = {
+	.header_name = "billium key usage",
+	.header_size = sizeof(UsageShared),
+	.hash_name = "billium key usage entries",
+	.key_size = sizeof(UsageKey),
+	.entry_size = sizeof(UsageEntry),
+	.tranche = USAGE_TRANCHE,
+	.partitions = USAGE_PARTITIONS,
+};
 
 static void
 usage_shmem_request(void)
@@ -110,43 +115,34 @@ usage_shmem_request(void)
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
 #endif
-	RequestAddinShmemSpace(usage_memsize());
-	RequestNamedLWLockTranche(USAGE_TRANCHE, USAGE_PARTITIONS);
+	shmem_hash_request(&usage_table, usage_max_keys);
 }
 
 static void
 usage_shmem_startup(void)
 {
-	HASHCTL info;
 	bool found;
 
 	if (prev_shmem_startup_hook)
 		prev_shmem_startup_hook();
 
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-	shared = ShmemInitStruct("billium key usage", sizeof(UsageShared), &found);
+	/* Fixed size: a full table stops counting new keys, and never takes other shared memory. */
+	shared = shmem_hash_init(&usage_table, usage_max_keys, &entries, &found);
 	if (!found)
 	{
-		shared->locks = GetNamedLWLockTranche(USAGE_TRANCHE);
 		pg_atomic_init_u32(&shared->database_id, InvalidOid);
 		pg_atomic_init_u64(&shared->dropped, 0);
 		SpinLockInit(&shared->mutex);
 		shared->last_flush = 0;
 	}
-	memset(&info, 0, sizeof(info));
-	info.keysize = sizeof(UsageKey);
-	info.entrysize = sizeof(UsageEntry);
-	info.num_partitions = USAGE_PARTITIONS;
-	/* Fixed size: a full table stops counting new keys, and never takes other shared memory. */
-	entries = ShmemInitHash("billium key usage entries", usage_max_keys, usage_max_keys, &info,
-							HASH_ELEM | HASH_BLOBS | HASH_PARTITION | HASH_FIXED_SIZE);
 	LWLockRelease(AddinShmemInitLock);
 }
 
 static LWLock *
 partition_lock(uint32 hash)
 {
-	return &shared->locks[hash % USAGE_PARTITIONS].lock;
+	return shmem_hash_partition_lock(&shared->partitions, hash);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -165,18 +161,8 @@ counted_this_transaction(const pg_uuid_t *key_id)
 static void
 usage_xact_callback(XactEvent event, void *arg pg_attribute_unused())
 {
-	switch (event)
-	{
-		case XACT_EVENT_COMMIT:
-		case XACT_EVENT_PARALLEL_COMMIT:
-		case XACT_EVENT_ABORT:
-		case XACT_EVENT_PARALLEL_ABORT:
-		case XACT_EVENT_PREPARE:
-			counted_count = 0;
-			break;
-		default:
-			break;
-	}
+	if (xact_event_ends(event))
+		counted_count = 0;
 }
 
 static void
@@ -266,7 +252,7 @@ usage_collect(int *count)
 
 	pending = palloc(size * sizeof(Pending));
 	for (int i = 0; i < USAGE_PARTITIONS; i++)
-		LWLockAcquire(&shared->locks[i].lock, LW_SHARED);
+		LWLockAcquire(&shared->partitions.locks[i].lock, LW_SHARED);
 	hash_seq_init(&scan, entries);
 	while ((entry = hash_seq_search(&scan)) != NULL)
 	{
@@ -286,7 +272,7 @@ usage_collect(int *count)
 			n++;
 	}
 	for (int i = USAGE_PARTITIONS - 1; i >= 0; i--)
-		LWLockRelease(&shared->locks[i].lock);
+		LWLockRelease(&shared->partitions.locks[i].lock);
 	*count = n;
 	return pending;
 }
@@ -551,10 +537,10 @@ billium_key_usage_status(PG_FUNCTION_ARGS)
 		long pending = 0;
 
 		for (int i = 0; i < USAGE_PARTITIONS; i++)
-			LWLockAcquire(&shared->locks[i].lock, LW_SHARED);
+			LWLockAcquire(&shared->partitions.locks[i].lock, LW_SHARED);
 		pending = hash_get_num_entries(entries);
 		for (int i = USAGE_PARTITIONS - 1; i >= 0; i--)
-			LWLockRelease(&shared->locks[i].lock);
+			LWLockRelease(&shared->partitions.locks[i].lock);
 		SpinLockAcquire(&shared->mutex);
 		last_flush = shared->last_flush;
 		SpinLockRelease(&shared->mutex);

@@ -26,7 +26,8 @@
 // PORT (default 8080; 0 picks a free one); for secret scanning, SECRET_SCANNING_KEYS_FILE (GitHub's
 // public_keys document, read at each report so that keys rotate without a restart) and
 // SCANNER_PGUSER, SCANNER_PGPASSWORD (the route answers 404 unless both the file and the user are
-// set). Listens on 127.0.0.1 only.
+// set); for pages calling it with pk keys, CORS_ALLOWED_ORIGINS, CORS_MERCHANT_ORIGINS_FILE and
+// SECRET_KEY_IN_BROWSER (cors.js). Listens on 127.0.0.1 only.
 
 const crypto = require('node:crypto');
 const fs = require('node:fs/promises');
@@ -35,6 +36,7 @@ const { Pool } = require('pg');
 
 const { handlers, Reply, UUID } = require('./actions.js');
 const routeList = require('./routes.js');
+const { createCors } = require('./cors.js');
 
 const MAX_BODY = 64 * 1024;
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -240,7 +242,16 @@ async function actionCatalog() {
   return catalog;
 }
 
+// Browsers: CORS grants and the refusal of a secret key sent from a page (cors.js).
+const cors = createCors({
+  reply: (status, code, message) => new Reply(status, code, message),
+  send: (...args) => send(...args),
+  methodsFor: (rest) => routeList.match('OPTIONS', rest)?.allow ?? null, // no route has OPTIONS
+});
+
 async function handleApi(req, res, scoped) {
+  if (cors.preflight(req, res, scoped.merchantId, scoped.rest)) return;
+  cors.grant(req, res, scoped.merchantId);
   const found = routeList.match(req.method, scoped.rest);
   if (!found) return send(res, 404, { status: 404, code: 'NOT_FOUND', message: 'no such route' });
   if (found.allow) {
@@ -271,6 +282,9 @@ async function handleApi(req, res, scoped) {
     //    the envelope; the bucket it drew from gives the RateLimit headers, refusals included.
     const { rows: [bucket] } = await db.query('SELECT * FROM billium.billium_rate_limit_current($1)', [route.action]);
     limits = rateLimitHeaders(bucket);
+    // A valid sk key sent from a page (an Origin header): refused before the gate (cors.js).
+    const inBrowser = cors.secretKeyInBrowser(req, apiKey, route.action);
+    if (inBrowser) throw inBrowser;
     // 2. The gate, on the merchant of the path.  A merchant id that is not a uuid names no
     //    merchant: the gate is asked without one (a missing key is still 401, a key on another
     //    merchant is refused), then the id is 400.

@@ -87,8 +87,8 @@ CREATE FUNCTION pg_temp.claims_stmt(claims text) RETURNS text LANGUAGE sql AS $$
 				  claims, current_setting('hostile.merchant'))
 $$;
 -- A hostile body as members beside good ones: '{"n":...}' spliced into an object; others as they are.
-CREATE FUNCTION pg_temp.beside(good text, json text) RETURNS text LANGUAGE sql AS $$
-	SELECT CASE WHEN json LIKE '{"n":%' THEN left(good, -1) || ',' || substr(json, 2) ELSE json END
+CREATE FUNCTION pg_temp.beside(good text, body text) RETURNS text LANGUAGE sql AS $$
+	SELECT CASE WHEN body LIKE '{"n":%' THEN left(good, -1) || ',' || substr(body, 2) ELSE body END
 $$;
 
 -- 1. The JWT header (the 16 KiB token limit keeps the largest bodies out: as deep as fits instead).

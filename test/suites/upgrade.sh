@@ -29,7 +29,8 @@
 #      sees as many rows of every table under row-level security in A as in B
 #   4. drop both databases and the role made for the run
 #
-# BILLIUM_UPGRADE_TARGET=X.Y.Z ends at that version instead of the default one.
+# BILLIUM_UPGRADE_TARGET=X.Y.Z ends at that version instead of the default one;
+# BILLIUM_UPGRADE_SOURCE=X.Y.Z starts from that release instead of the oldest.
 set -uo pipefail
 # shellcheck source=test/lib/suite.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/suite.sh"
@@ -158,6 +159,9 @@ q -d postgres -c "CREATE ROLE $APP LOGIN" 2>"$WORK/err" || bail "create the ordi
 OLDEST=$(q -d "$DBA" -c "SELECT version FROM pg_available_extension_versions WHERE name = 'billium'
                           ORDER BY string_to_array(version, '.')::int[] LIMIT 1")
 DEFAULT=$(q -d "$DBA" -c "SELECT default_version FROM pg_available_extensions WHERE name = 'billium'")
+# BILLIUM_UPGRADE_SOURCE: another released version to start from (test/suites/upgrade_each.sh runs
+# this suite from each of them).
+OLDEST=${BILLIUM_UPGRADE_SOURCE:-$OLDEST}
 # BILLIUM_UPGRADE_TARGET: another version to end at (e.g. one not yet the default); B then
 # installs that version.
 DEFAULT=${BILLIUM_UPGRADE_TARGET:-$DEFAULT}
