@@ -102,7 +102,10 @@ SQL
 gateway_start() {
     local db=$1 log=$2 line
     # Secret scanning only when a public keys file is given (GATEWAY_SCANNING_KEYS).
+    # Under valgrind (make valgrind) a statement runs many times slower: a longer timeout, so the
+    # suites test billium rather than the instrumentation's speed.
     PGUSER=$GATEWAY_ROLE PGDATABASE=$db PORT=0 \
+        PG_STATEMENT_TIMEOUT_MS=${PG_STATEMENT_TIMEOUT_MS:-$([[ -n ${BILLIUM_UNDER_VALGRIND:-} ]] && echo 120000 || echo 10000)} \
         SECRET_SCANNING_KEYS_FILE=$GATEWAY_SCANNING_KEYS \
         SCANNER_PGUSER=${GATEWAY_SCANNING_KEYS:+$GATEWAY_SCANNER_ROLE} \
         node "$GATEWAY_DIR/server.js" >"$log" 2>&1 &

@@ -43,11 +43,13 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 // As billium.request_id refuses (src/request.c): sk_ or pk_ and 16 base62 characters, anywhere.
 const KEY_FRAGMENT = /[sp]k_[A-Za-z0-9]{16}/;
 const RATELIMIT_POLICY = 'billium'; // the policy's name in RateLimit-Policy and RateLimit
+// A statement running longer is cancelled (a 500): a stuck lock must not hold a request forever.
+const STATEMENT_TIMEOUT_MS = Number(process.env.PG_STATEMENT_TIMEOUT_MS || 10000);
 const pool = new Pool({
   max: Number(process.env.PG_POOL_SIZE || 10),
   application_name: 'billium-gateway',
   connectionTimeoutMillis: 5000, // a saturated pool or a down server: a 500, not a hung request
-  statement_timeout: 10000,
+  statement_timeout: STATEMENT_TIMEOUT_MS,
 });
 // An idle connection that dies (server restart) must not take the process down with it.
 pool.on('error', (err) => console.error(`pool: idle connection lost (${err.code || err.message})`));
@@ -61,7 +63,7 @@ const scannerPool = SCANNING_KEYS_FILE && process.env.SCANNER_PGUSER ? new Pool(
   max: 2,
   application_name: 'billium-gateway-scanner',
   connectionTimeoutMillis: 5000,
-  statement_timeout: 10000,
+  statement_timeout: STATEMENT_TIMEOUT_MS,
 }) : null;
 scannerPool?.on('error', (err) => console.error(`scanner pool: idle connection lost (${err.code || err.message})`));
 
